@@ -1,0 +1,468 @@
+"""The trading bot: data -> signals -> risk -> orders -> metrics, with a heartbeat
+that renews the leader lease, and sd_notify to systemd.
+
+Fencing (DESIGN §4): the bot trades only while it holds a valid lease for its
+account. Validity is judged locally with a monotonic deadline
+(start of the successful renew + seconds remaining per the DB - safety margin),
+checked right before every order. When renewal fails the bot stops trading
+but keeps running, heartbeating and pinging the watchdog: it is healthy for
+systemd, STANDBY in STATUS= and `_is_primary 0`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .brokers import AlpacaBroker, CcxtBroker, OrderRequest, SimBroker
+from .config import BotConfig
+from .marketdata import BarCache, MarketData, build_source
+from .metrics import BotMetrics
+from .risk import RiskManager
+from .store import Database, DatabaseUnavailable, daily_pnl, heartbeat, leader_lease, migrate, orders
+from .strategies import build_strategies
+from .watchdog import Notifier
+
+log = logging.getLogger("quantshift.bot")
+
+
+class StartupError(Exception):
+    pass
+
+
+@dataclass
+class CycleReport:
+    new_bar: bool = False
+    bar_ts: int | None = None
+    signals: dict[str, int] = field(default_factory=dict)
+    intents: int = 0
+    orders_sent: int = 0
+    orders_filled: int = 0
+    orders_blocked: int = 0
+    portfolio_value: float | None = None
+    daily_pnl: float | None = None
+    positions_open: int | None = None
+    kill_switch: bool = False
+    errors: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+
+def build_broker(cfg: BotConfig, db: Database, md: MarketData):
+    b = cfg.broker
+    if b.kind == "sim":
+        return SimBroker(db, cfg.name, md.quote, initial_cash=b.initial_cash, fee_bps=b.fee_bps,
+                         slippage_bps=b.slippage_bps)
+    if b.kind == "alpaca":
+        return AlpacaBroker(cfg)
+    return CcxtBroker(cfg)
+
+
+class Bot:
+    def __init__(self, cfg: BotConfig, *, metrics: BotMetrics | None = None, notifier: Notifier | None = None,
+                 clock=time.time, source=None):
+        self.cfg = cfg
+        self.clock = clock
+        self.db = Database.from_config(cfg.database, application_name=f"quantshift-{cfg.name}")
+        cache = None
+        if cfg.redis.enabled:
+            cache = BarCache(cfg.redis.url, password=cfg.redis.password, ttl_seconds=cfg.redis.bars_ttl_seconds,
+                             socket_timeout=cfg.redis.socket_timeout_seconds)
+        # Adapters first: an unusable broker/source is a config error, found
+        # before the metrics port is bound.
+        self.md = MarketData(source if source is not None else build_source(cfg), cache, clock=clock)
+        self.broker = build_broker(cfg, self.db, self.md)
+        self.strategies = build_strategies(cfg)
+        self.metrics = metrics if metrics is not None else BotMetrics(cfg.metrics_prefix, cfg.metrics_port,
+                                                                      cfg.metrics_bind)
+        self.notifier = notifier if notifier is not None else Notifier(on_watchdog=self.metrics.record_watchdog)
+        self.metrics.declare_strategies(s.name for s in self.strategies)
+        self.risk = RiskManager(cfg.risk, cfg.broker.qty_decimals)
+        self.symbols = list(cfg.symbols)
+        self.stop_event = threading.Event()
+        # lease state
+        self.epoch: int | None = None
+        self.lease_deadline = float("-inf")
+        self.lease_remaining: float | None = None
+        # signal state
+        self._live = None
+        self._last_bar_ts: int | None = None
+        self._kill_switch = False
+        self._kill_day = None
+        self._last_report: CycleReport | None = None
+        self._redis_warned = False
+        self._standby_logged = False
+
+    # ------------------------------------------------------------ lease --
+    def lease_valid(self) -> bool:
+        return self.epoch is not None and time.monotonic() < self.lease_deadline
+
+    def _role(self) -> str:
+        return "PRIMARY" if self.lease_valid() else "STANDBY"
+
+    def heartbeat(self) -> None:
+        """Renew the lease (or adopt a row held by this host), write bot_status,
+        update metrics and ping the watchdog. Never raises."""
+        cfg = self.cfg
+        t0 = time.monotonic()
+        try:
+            with self.db.transaction() as cur:
+                lease = None
+                if self.epoch is not None:
+                    lease = leader_lease.renew(cur, cfg.name, cfg.host_id, self.epoch, cfg.lease_ttl_seconds)
+                    if lease is None:
+                        now_lease = leader_lease.current(cur, cfg.name)
+                        log.warning("lease lost for account %s: now %s; standing down (not trading)", cfg.name,
+                                    f"held by {now_lease.holder} epoch {now_lease.epoch}" if now_lease else "no row")
+                        self.epoch, self.lease_deadline = None, float("-inf")
+                if self.epoch is None:
+                    lease = self._adopt(cur)
+                if lease is not None:
+                    self.lease_remaining = lease.remaining_seconds
+                    self.lease_deadline = t0 + lease.remaining_seconds - cfg.lease_safety_margin_seconds
+                role = self._role()
+                heartbeat.beat(cur, cfg.name, cfg.host_id, role, epoch=self.epoch, is_primary=role == "PRIMARY",
+                               detail=self._detail())
+        except DatabaseUnavailable as e:
+            self.metrics.record_error("db")
+            log.error("heartbeat failed (database): %s; %s", e,
+                      "still inside the lease" if self.lease_valid() else "not trading until the lease is renewed")
+        except Exception as e:  # a heartbeat must never kill the loop
+            self.metrics.record_error("lease")
+            log.exception("heartbeat failed: %s", e)
+            self.db.close()
+        self.metrics.record_heartbeat()
+        self.metrics.set_leader(self.epoch or 0, self.lease_valid())
+        self.notifier.watchdog()
+        self.notifier.status(self._status_line())
+
+    def _adopt(self, cur):
+        """Take up the lease only when the row names this host (first start, or a
+        planned handover back to us). Never a lease held by another host."""
+        cfg = self.cfg
+        cur_lease = leader_lease.current(cur, cfg.name)
+        if cur_lease is None and cfg.lease_auto_init:
+            _created, cur_lease = leader_lease.init(cur, cfg.name, cfg.host_id, cfg.lease_ttl_seconds)
+            log.info("lease_auto_init: created leader row for %s held by %s", cfg.name, cfg.host_id)
+        if cur_lease is None:
+            if not self._standby_logged:
+                log.warning("no leader row for account %s: standby; seed it with "
+                            "'quantshift-lease --config %s init --holder %s'", cfg.name,
+                            cfg.source_path or "FILE", cfg.host_id)
+                self._standby_logged = True
+            return None
+        if cur_lease.holder != cfg.host_id:
+            if not self._standby_logged:
+                log.info("standby: account %s is held by %s (epoch %d)", cfg.name, cur_lease.holder, cur_lease.epoch)
+                self._standby_logged = True
+            return None
+        lease = leader_lease.renew(cur, cfg.name, cfg.host_id, cur_lease.epoch, cfg.lease_ttl_seconds)
+        if lease is not None:
+            self.epoch = lease.epoch
+            self._standby_logged = False
+            log.info("primary: holding the lease for %s at epoch %d", cfg.name, lease.epoch)
+        return lease
+
+    def _detail(self) -> str:
+        r = self._last_report
+        parts = [f"symbols={len(self.symbols)}"]
+        if r is not None and r.portfolio_value is not None:
+            parts += [f"value={r.portfolio_value:.2f}", f"positions={r.positions_open}"]
+        if self._kill_switch:
+            parts.append("kill_switch=on")
+        return " ".join(parts)
+
+    def _status_line(self) -> str:
+        role = self._role()
+        lease = f"epoch {self.epoch} lease {max(0.0, self.lease_deadline - time.monotonic()):.0f}s" \
+            if self.epoch is not None else "no lease"
+        r = self._last_report
+        extra = ""
+        if r is not None:
+            extra = f" | last cycle {r.duration * 1000:.0f} ms, {r.orders_filled} fills"
+            if r.portfolio_value is not None:
+                extra += f" | value {r.portfolio_value:.2f} pnl {r.daily_pnl:+.2f} positions {r.positions_open}"
+        if self._kill_switch:
+            extra += " | DAILY LOSS LIMIT: entries stopped"
+        return f"{role} {lease} | {len(self.symbols)} symbols{extra}"
+
+    # ----------------------------------------------------------- startup --
+    def start(self, *, wait: bool = True) -> None:
+        """Database up and migrated, start registered, market data warm, broker
+        reconciled; then READY=1. With wait=True a missing database is retried
+        (watchdog kept alive) until it answers or the bot is stopped."""
+        cfg = self.cfg
+        self.notifier.status("starting: connecting to the database")
+        delay = 1.0
+        while True:
+            try:
+                migrate(self.db)
+                with self.db.transaction() as cur:
+                    starts = heartbeat.register_start(cur, cfg.name, cfg.host_id, os.getpid(), __version__)
+                break
+            except DatabaseUnavailable as e:
+                self.metrics.record_error("db")
+                if not wait:
+                    raise StartupError(f"database unavailable: {e}") from None
+                log.error("database unavailable: %s; retrying in %.0fs", e, delay)
+                self.notifier.status(f"waiting for the database: {e}")
+                if self._sleep(delay):
+                    raise StartupError("stopped while waiting for the database")
+                delay = min(delay * 2, 15.0)
+        self.metrics.set_restarts(starts - 1)
+        log.info("start %d of %s on %s (restarts_total=%d)", starts, cfg.name, cfg.host_id, starts - 1)
+        self.notifier.keepalive()
+        fetch = self.md.latest(self.symbols, cfg.marketdata.lookback_bars)
+        self.metrics.symbols_loaded.set(len(fetch.bars.symbols))
+        self.notifier.keepalive()
+        for note in self.broker.reconcile():
+            log.info("reconcile: %s", note)
+        self.notifier.ready(f"ready: {len(self.symbols)} symbols, broker {self.broker.name}")
+        log.info("ready: %d symbols, %d strategies, broker %s, data %s", len(self.symbols), len(self.strategies),
+                 self.broker.name, self.md.source.name)
+
+    # ------------------------------------------------------------- cycle --
+    def _signals_for_newest_bar(self, bars) -> dict[str, np.ndarray] | None:
+        """Signal row per strategy for the newest bar, or None if no new bar.
+        One new bar -> incremental update; otherwise a full recompute (and the
+        live state is re-primed from it)."""
+        last_ts = int(bars.ts[-1])
+        if self._last_bar_ts is not None and last_ts == self._last_bar_ts:
+            return None
+        out = {}
+        if self._live is not None and len(bars) >= 2 and int(bars.ts[-2]) == self._last_bar_ts:
+            row = bars.row(-1)
+            for s in self.strategies:
+                out[s.name] = self._live[s.name].update(row)
+        else:
+            self._live = {}
+            for s in self.strategies:
+                out[s.name] = s.signals(bars)[-1]
+                self._live[s.name] = s.live(bars)
+        self._last_bar_ts = last_ts
+        return out
+
+    def cycle(self) -> CycleReport:
+        cfg = self.cfg
+        rep = CycleReport()
+        t0 = time.perf_counter()
+        try:
+            self._cycle(rep)
+        except DatabaseUnavailable as e:
+            self.metrics.record_error("db")
+            rep.errors.append(f"db: {e}")
+            log.error("cycle: database unavailable: %s", e)
+        except Exception as e:
+            self.metrics.record_error("internal")
+            rep.errors.append(f"internal: {e}")
+            log.exception("cycle failed: %s", e)
+        finally:
+            rep.duration = time.perf_counter() - t0
+            self.metrics.record_cycle(rep.duration)
+            self._last_report = rep
+        log.info("cycle %s: bar=%s new=%s signals=%s orders=%d/%d blocked=%d value=%s pnl=%s positions=%s %.1f ms%s",
+                 cfg.name, rep.bar_ts, rep.new_bar, rep.signals, rep.orders_filled, rep.intents, rep.orders_blocked,
+                 f"{rep.portfolio_value:.2f}" if rep.portfolio_value is not None else "-",
+                 f"{rep.daily_pnl:+.2f}" if rep.daily_pnl is not None else "-",
+                 rep.positions_open, rep.duration * 1000, " ERRORS " + "; ".join(rep.errors) if rep.errors else "")
+        return rep
+
+    def _cycle(self, rep: CycleReport) -> None:
+        cfg, m = self.cfg, self.metrics
+        try:
+            with m.time_api():
+                fetch = self.md.latest(self.symbols, cfg.marketdata.lookback_bars)
+        except Exception as e:
+            m.record_error("data")
+            rep.errors.append(f"data: {e}")
+            log.error("market data failed: %s", e)
+            return
+        if fetch.redis_error:
+            m.record_error("redis")
+            rep.errors.append(f"redis: {fetch.redis_error}")
+            if not self._redis_warned:
+                log.warning("redis unavailable, trading without the bar cache: %s", fetch.redis_error)
+                self._redis_warned = True
+        elif self._redis_warned:
+            log.info("redis is back")
+            self._redis_warned = False
+        bars = fetch.bars
+        m.symbols_loaded.set(len(bars.symbols))
+        m.market_data_age.set(fetch.age_seconds)
+        rep.bar_ts = int(bars.ts[-1])
+        self.notifier.keepalive()
+
+        try:
+            sig = self._signals_for_newest_bar(bars)
+        except Exception as e:
+            m.record_error("strategy")
+            self._live, self._last_bar_ts = None, None
+            rep.errors.append(f"strategy: {e}")
+            log.exception("strategy failed: %s", e)
+            sig = None
+        self.notifier.keepalive()
+        rep.new_bar = sig is not None
+        if sig is not None:
+            for name, row in sig.items():
+                n = int(np.count_nonzero(row))
+                rep.signals[name] = n
+                if n:
+                    m.record_signals(name, n)
+
+        prices = bars.close[-1]
+        acct = self.broker.account()
+        price_map = dict(zip(self.symbols, prices.tolist()))
+        value = acct.value(price_map)
+        with self.db.transaction() as cur:
+            day = daily_pnl.update(cur, cfg.name, value)
+            limit_hit = day.limit_hit
+            if not limit_hit and self.risk.kill_switch_tripped(day.start_value, value):
+                daily_pnl.set_limit_hit(cur, cfg.name, day.day)
+                limit_hit = True
+                log.error("ALERT daily loss limit hit: account=%s pnl=%.2f limit=-%.2f; new entries stopped until "
+                          "the next UTC day", cfg.name, value - day.start_value,
+                          self.risk.loss_limit_usd(day.start_value))
+        self._kill_switch = limit_hit
+        rep.kill_switch = limit_hit
+        m.daily_loss_limit_hit.set(1 if limit_hit else 0)
+
+        if sig is not None:
+            stacked = np.vstack([sig[s.name] for s in self.strategies]) if self.strategies else np.zeros((0, len(prices)))
+            votes = stacked.sum(axis=0) if len(stacked) else np.zeros(len(prices))
+            names = [s.name for s in self.strategies]
+            voters = ["+".join(n for n, v in zip(names, stacked[:, j]) if v != 0 and np.sign(v) == np.sign(votes[j]))
+                      for j in range(len(prices))]
+            intents = self.risk.plan(self.symbols, votes, voters, prices, acct.positions, acct.cash,
+                                     kill_switch=limit_hit)
+            rep.intents = len(intents)
+            if intents:
+                self._execute(intents, rep)
+                acct = self.broker.account()
+                value = acct.value(price_map)
+        rep.portfolio_value = value
+        rep.daily_pnl = value - day.start_value
+        rep.positions_open = len(acct.positions)
+        m.set_portfolio(value, rep.daily_pnl, rep.positions_open)
+
+    def _execute(self, intents, rep: CycleReport) -> None:
+        cfg, m = self.cfg, self.metrics
+        for it in intents:
+            self.notifier.keepalive()
+            if not self.lease_valid():
+                rep.orders_blocked += 1
+                continue
+            epoch = self.epoch
+            coid = f"qs-{cfg.name}-e{epoch}-{uuid.uuid4().hex[:20]}"
+            with self.db.transaction() as cur:
+                orders.create_pending(cur, client_order_id=coid, account=cfg.name, host_id=cfg.host_id, epoch=epoch,
+                                      symbol=it.symbol, side=it.side, qty=it.qty, strategy=it.strategy)
+            # Re-check right before sending: the lease may have lapsed during the insert.
+            if not self.lease_valid():
+                with self.db.transaction() as cur:
+                    orders.set_status(cur, coid, "CANCELED", error="lease not valid at send time")
+                rep.orders_blocked += 1
+                continue
+            try:
+                with m.time_api():
+                    res = self.broker.submit(OrderRequest(coid, it.symbol, it.side, it.qty))
+            except Exception as e:
+                # Unknown outcome: never resend; reconciliation resolves it by client order id.
+                m.record_error("broker")
+                rep.errors.append(f"broker: {e}")
+                log.error("order %s %s %s: outcome unknown: %s", coid, it.side, it.symbol, e)
+                try:
+                    with self.db.transaction() as cur:
+                        orders.set_status(cur, coid, "UNKNOWN", error=str(e)[:500])
+                except DatabaseUnavailable:
+                    pass
+                continue
+            rep.orders_sent += 1
+            if res.status == "FILLED":
+                rep.orders_filled += 1
+                m.record_order(it.side)
+                log.info("filled %s %s %g @ %.4f fee %.2f (%s, %s)", it.side, it.symbol, res.filled_qty,
+                         res.avg_price, res.fee, it.strategy, coid)
+            elif res.status == "REJECTED":
+                log.warning("rejected %s %s %g: %s (%s)", it.side, it.symbol, it.qty, res.error, coid)
+        if rep.orders_blocked:
+            log.warning("standby: %d order(s) not sent, no valid lease for %s", rep.orders_blocked, cfg.name)
+
+    # -------------------------------------------------------------- loop --
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep in short slices, pinging the watchdog; True if asked to stop."""
+        end = time.monotonic() + seconds
+        step = min(1.0, self.notifier.ping_interval or 1.0)
+        while True:
+            self.notifier.keepalive()
+            left = end - time.monotonic()
+            if left <= 0:
+                return self.stop_event.is_set()
+            if self.stop_event.wait(min(step, left)):
+                return True
+
+    def request_stop(self, *_args) -> None:
+        self.stop_event.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self, once: bool = False) -> int:
+        cfg = self.cfg
+        try:
+            self.start(wait=not once)
+        except StartupError as e:
+            log.error("%s", e)
+            self.shutdown()
+            return 1 if once else 0
+        if once:
+            self.heartbeat()
+            rep = self.cycle()
+            self.heartbeat()
+            self.shutdown()
+            return 1 if rep.errors and any(not e.startswith("redis") for e in rep.errors) else 0
+        next_hb = next_cycle = time.monotonic()
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if now >= next_hb:
+                self.heartbeat()
+                next_hb = now + cfg.heartbeat_interval_seconds
+            if self.stop_event.is_set():
+                break
+            if now >= next_cycle:
+                self.cycle()
+                next_cycle = time.monotonic() + self._until_next_cycle()
+            self.notifier.keepalive()
+            self._sleep(max(0.0, min(next_hb, next_cycle) - time.monotonic()))
+        self.shutdown()
+        return 0
+
+    def _until_next_cycle(self) -> float:
+        """Seconds to the next cycle, aligned to the wall-clock grid of the
+        interval plus a small offset: with 1-minute bars and a 60 s interval the
+        bot runs just after each bar completes instead of up to a minute late.
+        A slow cycle skips to the next slot rather than catching up in a burst."""
+        interval = self.cfg.cycle_interval_seconds
+        offset = min(1.0, interval / 10)
+        wait = interval - (self.clock() % interval) + offset
+        return wait if wait > offset else wait + interval
+
+    def shutdown(self) -> None:
+        self.notifier.stopping()
+        self.notifier.status("stopping")
+        try:
+            with self.db.transaction() as cur:
+                heartbeat.beat(cur, self.cfg.name, self.cfg.host_id, "STOPPED", epoch=self.epoch, is_primary=False,
+                               detail="clean shutdown")
+        except Exception:
+            pass
+        self.epoch, self.lease_deadline = None, float("-inf")
+        self.metrics.set_leader(0, False)
+        self.db.close()
+        log.info("stopped %s", self.cfg.name)

@@ -1,0 +1,245 @@
+"""Console scripts: quantshift-bot, quantshift-status, quantshift-lease, quantshift-db.
+
+A bad config prints ONE line on stderr and exits 78 (EX_CONFIG), which the
+systemd units list in RestartPreventExitStatus: no restart storm.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import config as config_mod
+from .config import EX_CONFIG, ConfigError
+
+log = logging.getLogger("quantshift")
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    # Plain lines: journald adds timestamps and the unit name.
+    logging.basicConfig(stream=sys.stdout, level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def _load(path: str):
+    try:
+        return config_mod.load(path)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, metavar="FILE", help="bot config YAML (equity_config.yaml ...)")
+
+
+# ------------------------------------------------------------- quantshift-bot --
+
+def bot_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="quantshift-bot", description="Run a QuantShift trading bot.")
+    _config_arg(p)
+    p.add_argument("--once", action="store_true", help="run one full cycle and exit")
+    args = p.parse_args(argv)
+    cfg = _load(args.config)
+    _setup_logging(cfg.log_level)
+    from .runtime import tune_malloc
+
+    tune_malloc()
+    from .bot import Bot  # imported after config so a bad config fails fast and lean
+    from .brokers import AdapterNotImplemented
+    from .marketdata import ExtraMissing
+    try:
+        bot = Bot(cfg)
+    except (ExtraMissing, AdapterNotImplemented) as e:
+        print(str(ConfigError(cfg.source_path, "", str(e))), file=sys.stderr)
+        return EX_CONFIG
+    except OSError as e:
+        log.error("cannot start: %s (metrics %s:%d)", e, cfg.metrics_bind, cfg.metrics_port)
+        return 1
+    bot.install_signal_handlers()
+    try:
+        return bot.run(once=args.once)
+    finally:
+        bot.metrics.stop()
+
+
+# ---------------------------------------------------------------- helpers --
+
+def _db(cfg):
+    from .store import Database
+
+    return Database.from_config(cfg.database, application_name=f"quantshift-cli-{cfg.name}")
+
+
+def _fail_db(e) -> int:
+    print(f"database unavailable: {e}", file=sys.stderr)
+    return 1
+
+
+# ---------------------------------------------------------- quantshift-status --
+
+def collect_status(cfg) -> dict:
+    from .store import cash, heartbeat, leader_lease, orders, positions
+
+    db = _db(cfg)
+    try:
+        with db.transaction() as cur:
+            cur.execute("SELECT to_regclass('leader') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return {"account": cfg.name, "schema": "missing (run quantshift-db migrate)"}
+            lease = leader_lease.current(cur, cfg.name)
+            hosts = heartbeat.for_account(cur, cfg.name)
+            pos = positions.for_account(cur, cfg.name)
+            try:
+                bal = cash.get(cur, cfg.name)
+            except KeyError:
+                bal = None
+            counts = orders.count_by_status(cur, cfg.name)
+    finally:
+        db.close()
+    return {
+        "account": cfg.name,
+        "leader": lease.as_dict() if lease else None,
+        "hosts": [h.as_dict() for h in hosts],
+        "cash": bal,
+        "positions": [{"symbol": p.symbol, "qty": p.qty, "avg_price": p.avg_price} for p in pos.values()],
+        "orders_by_status": counts,
+    }
+
+
+def format_status(st: dict) -> str:
+    lines = [f"account {st['account']}"]
+    if "schema" in st:
+        return lines[0] + f": schema {st['schema']}"
+    ld = st["leader"]
+    if ld:
+        state = "EXPIRED" if ld["expired"] else f"{ld['remaining_seconds']:.0f}s left"
+        lines.append(f"  leader   {ld['holder']}  epoch {ld['epoch']}  lease {state}  (expires {ld['lease_expires_at']})")
+    else:
+        lines.append("  leader   none (seed with: quantshift-lease --config FILE init --holder HOST)")
+    lines.append("  hosts")
+    lines.append(f"    {'host':<20} {'status':<10} {'epoch':>5} {'starts':>6} {'heartbeat age':>14}  detail")
+    for h in st["hosts"]:
+        lines.append(f"    {h['host_id']:<20} {h['status']:<10} {str(h['epoch'] or '-'):>5} {h['starts']:>6} "
+                     f"{h['age_seconds']:>13.1f}s  {h['detail'] or ''}")
+    if not st["hosts"]:
+        lines.append("    (no heartbeats yet)")
+    cash = f"{st['cash']:.2f}" if st["cash"] is not None else "-"
+    lines.append(f"  cash     {cash}")
+    lines.append(f"  positions ({len(st['positions'])})")
+    for p in st["positions"]:
+        lines.append(f"    {p['symbol']:<12} {p['qty']:>14g} @ {p['avg_price']:.4f}")
+    oc = ", ".join(f"{k} {v}" for k, v in sorted(st["orders_by_status"].items())) or "none"
+    lines.append(f"  orders   {oc}")
+    return "\n".join(lines)
+
+
+def status_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="quantshift-status", description="Leader, heartbeats and positions.")
+    _config_arg(p)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    cfg = _load(args.config)
+    from .store import DatabaseUnavailable
+
+    try:
+        st = collect_status(cfg)
+    except DatabaseUnavailable as e:
+        return _fail_db(e)
+    print(json.dumps(st, indent=2, default=str) if args.json else format_status(st))
+    return 0
+
+
+# ----------------------------------------------------------- quantshift-lease --
+
+def lease_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="quantshift-lease", description="Seed or show the leader lease.")
+    _config_arg(p)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pi = sub.add_parser("init", help="insert the leader row for the account if absent (never changes one)")
+    pi.add_argument("--holder", required=True, help="host id of the initial leader")
+    ps = sub.add_parser("show", help="print the leader row")
+    ps.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    cfg = _load(args.config)
+    from .store import DatabaseUnavailable, leader_lease, migrate
+
+    db = _db(cfg)
+    try:
+        if args.cmd == "init":
+            migrate(db)
+            with db.transaction() as cur:
+                created, lease = leader_lease.init(cur, cfg.name, args.holder, cfg.lease_ttl_seconds)
+            verb = "created" if created else "exists (unchanged)"
+            print(f"leader {cfg.name}: {verb}: holder {lease.holder} epoch {lease.epoch}")
+            return 0
+        with db.transaction() as cur:
+            lease = leader_lease.current(cur, cfg.name)
+        if args.json:
+            print(json.dumps(lease.as_dict() if lease else None))
+        elif lease is None:
+            print(f"leader {cfg.name}: none")
+        else:
+            state = "EXPIRED" if lease.expired else f"{lease.remaining_seconds:.0f}s left"
+            print(f"leader {cfg.name}: holder {lease.holder} epoch {lease.epoch} lease {state}")
+        return 0
+    except DatabaseUnavailable as e:
+        return _fail_db(e)
+    finally:
+        db.close()
+
+
+# -------------------------------------------------------------- quantshift-db --
+
+def db_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="quantshift-db", description="Database schema tools.")
+    _config_arg(p)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="apply pending schema migrations")
+    args = p.parse_args(argv)
+    cfg = _load(args.config)
+    from .store import DatabaseUnavailable, migrate
+    from .store.migrations import applied
+
+    db = _db(cfg)
+    try:
+        done = migrate(db)
+        print(f"migrations applied now: {', '.join(f'{v:04d}' for v in done) or 'none'}; "
+              f"schema at {max(applied(db), default=0):04d}")
+        return 0
+    except DatabaseUnavailable as e:
+        return _fail_db(e)
+    finally:
+        db.close()
+
+
+# ------------------------------------------------ quantshift-failover-monitor --
+
+def failover_monitor_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="quantshift-failover-monitor",
+                                description="Watch the primary's lease and heartbeat; take over when it is stale.")
+    p.add_argument("--config", required=True, metavar="FILE", help="failover_monitor.yaml")
+    p.add_argument("--once", action="store_true", help="run one check, print the decision and exit")
+    args = p.parse_args(argv)
+    from .failover.monitor import FailoverMonitor, load_config
+
+    try:
+        cfg, monitored = load_config(args.config)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return EX_CONFIG
+    _setup_logging(cfg.log_level)
+    try:
+        monitor = FailoverMonitor(cfg, monitored)
+    except OSError as e:
+        log.error("cannot start: %s (metrics %s:%d)", e, cfg.metrics_bind, cfg.metrics_port)
+        return 1
+    try:
+        if args.once:
+            print(monitor.check_once())
+            return 0
+        monitor.install_signal_handlers()
+        return monitor.run()
+    finally:
+        monitor.metrics.stop()

@@ -1,0 +1,1 @@
+"""Failover: the standby's monitor and the promotion steps it shares with the playbooks."""

@@ -1,0 +1,108 @@
+"""The console scripts as the systemd units and the deploy run them."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import yaml
+
+from .conftest import SYMBOLS, free_port
+from .helpers import sample, scrape
+
+
+def _script(name: str) -> list[str]:
+    fn = {"quantshift-bot": "bot_main", "quantshift-status": "status_main", "quantshift-lease": "lease_main",
+          "quantshift-db": "db_main"}[name]
+    return [sys.executable, "-c", f"import sys; from quantshift.cli import {fn}; sys.exit({fn}(sys.argv[1:]))"]
+
+
+def _config(tmp_path, pg_dsn, redis_url, **over) -> str:
+    data = {"name": "equity", "host_id": "ct100", "metrics_port": free_port(), "metrics_bind": "127.0.0.1",
+            "heartbeat_interval_seconds": 1, "lease_ttl_seconds": 10, "cycle_interval_seconds": 1,
+            "database": {"dsn": pg_dsn}, "redis": {"url": redis_url},
+            "marketdata": {"seed": 3, "lookback_bars": 120}, "symbols": SYMBOLS,
+            # RSI < 99 enters (nearly) everywhere: a deterministic amount of trading at any wall-clock time
+            "strategies": {"rsi_mean_reversion": {"oversold": 99.0, "overbought": 99.5},
+                           "bollinger_bounce": {"enabled": False}, "breakout_momentum": {"enabled": False}}}
+    data.update(over)
+    p = tmp_path / "equity_config.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return str(p)
+
+
+def run(name, *args, **kw):
+    return subprocess.run(_script(name) + list(args), capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_once_trades_offline_through_the_whole_stack(tmp_path, pg_dsn, redis_url):
+    cfg = _config(tmp_path, pg_dsn, redis_url)
+    r = run("quantshift-db", "--config", cfg, "migrate")
+    assert r.returncode == 0 and "schema at 0001" in r.stdout
+    r = run("quantshift-lease", "--config", cfg, "init", "--holder", "ct100")
+    assert r.returncode == 0 and "created: holder ct100 epoch 1" in r.stdout
+    r = run("quantshift-lease", "--config", cfg, "init", "--holder", "ct101")
+    assert "exists (unchanged): holder ct100 epoch 1" in r.stdout
+    r = run("quantshift-bot", "--config", cfg, "--once")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "filled buy" in r.stdout and "cycle equity" in r.stdout
+    st = json.loads(run("quantshift-status", "--config", cfg, "--json").stdout)
+    assert st["leader"]["holder"] == "ct100" and st["leader"]["epoch"] == 1
+    assert [h["host_id"] for h in st["hosts"]] == ["ct100"] and st["hosts"][0]["status"] == "STOPPED"
+    n = len(st["positions"])
+    assert n >= 6 and st["orders_by_status"] == {"FILLED": n}
+    table = run("quantshift-status", "--config", cfg).stdout
+    assert "leader   ct100  epoch 1" in table and f"positions ({n})" in table
+    show = json.loads(run("quantshift-lease", "--config", cfg, "show", "--json").stdout)
+    assert show["holder"] == "ct100" and show["epoch"] == 1
+
+
+def test_status_reports_a_missing_leader_and_unreachable_db(tmp_path, pg_dsn, redis_url):
+    cfg = _config(tmp_path, pg_dsn, redis_url)
+    run("quantshift-db", "--config", cfg, "migrate")
+    assert "leader   none" in run("quantshift-status", "--config", cfg).stdout
+    bad = _config(tmp_path, f"host=127.0.0.1 port={free_port()} dbname=x user=x connect_timeout=1", redis_url)
+    r = run("quantshift-status", "--config", bad)
+    assert r.returncode == 1 and r.stderr.startswith("database unavailable")
+
+
+def test_service_mode_notifies_systemd_and_exits_cleanly_on_sigterm(tmp_path, pg_dsn, redis_url):
+    cfg = _config(tmp_path, pg_dsn, redis_url)
+    run("quantshift-lease", "--config", cfg, "init", "--holder", "ct100")
+    port = yaml.safe_load(open(cfg))["metrics_port"]
+    sock_path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(15)
+    env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="2000000")
+    proc = subprocess.Popen(_script("quantshift-bot") + ["--config", cfg], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    got: list[str] = []
+    try:
+        def wait_for(pred):
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                got.append(sock.recv(4096).decode())
+                if pred():
+                    return True
+            return False
+
+        assert wait_for(lambda: any(m.startswith("READY=1") for m in got))
+        assert wait_for(lambda: sum(m == "WATCHDOG=1" for m in got) >= 3)
+        assert wait_for(lambda: any(m.startswith("STATUS=PRIMARY epoch 1") for m in got))
+        text = scrape(port)
+        assert sample(text, "quantshift_equity_is_primary") == 1
+        assert sample(text, "quantshift_equity_watchdog_notifications_total") >= 3
+        # no two WATCHDOG=1 further apart than WatchdogSec/2 once running is checked by the counter moving
+        proc.send_signal(signal.SIGTERM)
+        assert wait_for(lambda: "STOPPING=1" in got)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
+    assert "stopped equity" in proc.stdout.read()

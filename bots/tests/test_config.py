@@ -1,0 +1,133 @@
+"""Config: typed, strict, one clear line and exit 78 on any mistake."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from quantshift import config
+from quantshift.config import EX_CONFIG, ConfigError
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _base() -> dict:
+    return yaml.safe_load((EXAMPLES / "equity_config.yaml").read_text())
+
+
+def test_example_configs_load_with_the_contract_ports_and_symbol_counts():
+    eq = config.load(EXAMPLES / "equity_config.yaml", env={})
+    cr = config.load(EXAMPLES / "crypto_config.yaml", env={})
+    assert (eq.name, eq.metrics_port, eq.metrics_prefix) == ("equity", 9200, "quantshift_equity")
+    assert (cr.name, cr.metrics_port) == ("crypto", 9201)
+    assert 95 <= len(eq.symbols) <= 105 and 45 <= len(cr.symbols) <= 55
+    assert all("/" in s for s in cr.symbols)
+    assert eq.broker.kind == cr.broker.kind == "sim" and eq.marketdata.source == "synthetic"
+    assert eq.heartbeat_interval_seconds == 30 and eq.lease_ttl_seconds == 60
+
+
+def test_defaults_fill_omitted_keys():
+    cfg = config.from_mapping({"name": "equity", "metrics_port": 9200, "symbols": ["AAPL"]}, "x.yaml", env={})
+    assert cfg.metrics_bind == "0.0.0.0" and cfg.heartbeat_interval_seconds == 30 and cfg.lease_ttl_seconds == 60
+    assert cfg.host_id  # socket.gethostname()
+    assert cfg.redis.url == "redis://127.0.0.1:6379/0" and cfg.broker.kind == "sim"
+
+
+@pytest.mark.parametrize("mutate, key, fragment", [
+    (lambda d: d["risk"].update(max_open_positions="ten"), "risk.max_open_positions", "expected int, got 'ten'"),
+    (lambda d: d.update(metrics_port=True), "metrics_port", "expected int, got True"),
+    (lambda d: d["risk"].update(max_open_postions=3), "risk.max_open_postions", "unknown key"),
+    (lambda d: d.update(heartbeat_intervall=30), "heartbeat_intervall", "unknown key"),
+    (lambda d: d["broker"].update(kind="ibkr"), "broker.kind", "must be one of sim, alpaca, ccxt"),
+    (lambda d: d["marketdata"].update(timeframe="7 fortnights"), "marketdata.timeframe", "unknown timeframe"),
+    (lambda d: d.pop("metrics_port"), "metrics_port", "required key is missing"),
+    (lambda d: d["symbols"].append("AAPL"), "symbols[100]", "duplicate symbol 'AAPL'"),
+    (lambda d: d.update(lease_ttl_seconds=20), "lease_ttl_seconds", "must exceed heartbeat_interval_seconds"),
+    (lambda d: d["database"].update(password="hunter2"), "database.password", "environment only"),
+    (lambda d: d["strategies"].update(macd={"enabled": True}), "strategies.macd", "unknown key"),
+])
+def test_bad_config_names_file_and_dotted_key(mutate, key, fragment):
+    d = _base()
+    mutate(d)
+    with pytest.raises(ConfigError) as ei:
+        config.from_mapping(d, "/etc/quantshift/equity_config.yaml", env={})
+    msg = str(ei.value)
+    assert msg.startswith(f"config error: /etc/quantshift/equity_config.yaml: {key}: "), msg
+    assert fragment in msg
+    assert "\n" not in msg
+
+
+def test_secrets_come_from_env_and_never_appear_in_repr():
+    d = _base()
+    d["broker"]["kind"] = "alpaca"
+    env = {"APCA_API_KEY_ID": "AKID-SECRET-1", "APCA_API_SECRET_KEY": "S3CR3T-2",
+           "QUANTSHIFT_DB_PASSWORD": "dbpw-3", "QUANTSHIFT_REDIS_PASSWORD": "rpw-4"}
+    cfg = config.from_mapping(d, "e.yaml", env=env)
+    assert cfg.broker.api_key == "AKID-SECRET-1" and cfg.database.password == "dbpw-3"
+    assert cfg.redis.password == "rpw-4"
+    text = repr(cfg)
+    for secret in env.values():
+        assert secret not in text
+
+
+def test_alpaca_without_keys_in_env_is_a_config_error():
+    d = _base()
+    d["broker"]["kind"] = "alpaca"
+    with pytest.raises(ConfigError, match="APCA_API_KEY_ID"):
+        config.from_mapping(d, "e.yaml", env={})
+
+
+def test_timeframes_parse_in_alpaca_and_ccxt_spelling():
+    assert [config.timeframe_seconds(t) for t in ("1Min", "5Min", "1Hour", "1Day", "1m", "15m", "4h", "1d")] == \
+        [60, 300, 3600, 86400, 60, 900, 14400, 86400]
+
+
+def _run_cli(args, env=None):
+    return subprocess.run([sys.executable, "-c", "import sys; from quantshift.cli import bot_main; "
+                           "sys.exit(bot_main(sys.argv[1:]))", *args], capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+def test_cli_bad_config_prints_one_line_and_exits_78(tmp_path):
+    d = _base()
+    d["risk"]["max_open_positions"] = "ten"
+    p = tmp_path / "equity_config.yaml"
+    p.write_text(yaml.safe_dump(d))
+    r = _run_cli(["--config", str(p), "--once"])
+    assert r.returncode == EX_CONFIG == 78
+    assert r.stderr.strip() == f"config error: {p}: risk.max_open_positions: expected int, got 'ten'"
+    assert r.stdout == ""
+
+
+def test_cli_unparsable_yaml_and_missing_file_exit_78(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: equity\nsymbols: [AAPL\n")
+    r = _run_cli(["--config", str(p)])
+    assert r.returncode == 78 and r.stderr.startswith(f"config error: {p}: line ")
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = _run_cli(["--config", str(tmp_path / "nope.yaml")])
+    assert r.returncode == 78 and "file not found" in r.stderr
+
+
+def test_selecting_a_broker_whose_extra_is_missing_exits_78(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("ccxt") is not None:
+        pytest.skip("ccxt installed in this venv; the missing-extra path cannot be shown")
+    d = _base()
+    d["broker"]["kind"] = "ccxt"
+    d["database"]["dsn"] = "host=127.0.0.1 port=1 dbname=x connect_timeout=1"
+    from .conftest import free_port
+
+    d["metrics_port"] = free_port()
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(d))
+    import os
+
+    env = dict(os.environ, QUANTSHIFT_EXCHANGE_API_KEY="k", QUANTSHIFT_EXCHANGE_API_SECRET="s")
+    r = _run_cli(["--config", str(p), "--once"], env=env)
+    assert r.returncode == 78, r.stderr
+    assert "needs the 'ccxt' extra" in r.stderr and "pip install 'quantshift[ccxt]'" in r.stderr

@@ -1,0 +1,237 @@
+"""The failover monitor against a real PostgreSQL and real Redis servers.
+
+systemd is not available on the test machine: starting units goes through a
+recording stand-in here; molecule's chaos scenario runs the real units.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import yaml
+
+from quantshift import config
+from quantshift.failover import redis_role
+from quantshift.failover.monitor import FailoverMonitor, MonitorConfig, MonitorMetrics, Monitored, load_config
+from quantshift.store import Database, leader_lease
+
+from .conftest import free_port
+from .helpers import sample, scrape
+
+ACCOUNTS = ["equity", "crypto"]
+
+
+class RecordingServices:
+    def __init__(self, fail: bool = False):
+        self.started: list[list[str]] = []
+        self.fail = fail
+
+    def start(self, units, timeout):
+        self.started.append(list(units))
+        if self.fail:
+            raise subprocess.CalledProcessError(1, ["systemctl", "start", *units])
+
+
+@pytest.fixture
+def replica_pair(redis_server):
+    """A real master (the session server) and a real replica of it."""
+    master_port = int(redis_server.rsplit(":", 1)[1].split("/")[0])
+    tmp = Path(tempfile.mkdtemp(prefix="qs-replica-"))
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--dir", str(tmp), "--replicaof", "127.0.0.1", str(master_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = redis_lib.Redis(port=port)
+    deadline = time.time() + 10
+    while True:
+        try:
+            if r.info("replication").get("master_link_status") == "up":
+                break
+        except redis_lib.ConnectionError:
+            pass
+        assert time.time() < deadline, "replica did not sync"
+        time.sleep(0.05)
+    role_file = tmp / "replication.conf"
+    role_file.write_text(f"replicaof 127.0.0.1 {master_port}\n")
+    yield f"redis://127.0.0.1:{port}/0", role_file
+    proc.terminate()
+    proc.wait(5)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_monitor(pg_dsn, redis_url, role_file=None, services=None, alerts=None, **over):
+    cfg = MonitorConfig(bot_configs=["unused"], host_id="ct101", check_interval_seconds=0.1,
+                        stale_threshold_seconds=2, cooldown_seconds=300, metrics_port=0,
+                        redis_replication_file=str(role_file) if role_file else "", **over)
+    monitored = Monitored(accounts=ACCOUNTS, units=[f"quantshift-{a}.service" for a in ACCOUNTS],
+                          lease_ttl_seconds=2, database=config.DatabaseConfig(dsn=pg_dsn),
+                          redis=config.RedisConfig(url=redis_url))
+    sent = [] if alerts is None else alerts
+    mon = FailoverMonitor(cfg, monitored, db=Database(pg_dsn), services=services or RecordingServices(),
+                          metrics=MonitorMetrics(0, "127.0.0.1"), alert=sent.append)
+    return mon
+
+
+def primary_on(db, host="ct100", heartbeat_age=0.0, lease_left=30.0):
+    """The primary's lease and heartbeats as the test wants them (database clock)."""
+    with db.transaction() as cur:
+        for a in ACCOUNTS:
+            leader_lease.init(cur, a, host, ttl=lease_left if lease_left > 0 else 1)
+            cur.execute("UPDATE leader SET lease_expires_at = now() + make_interval(secs => %s) WHERE account = %s",
+                        (lease_left, a))
+            cur.execute("""INSERT INTO bot_status (account, host_id, status, last_heartbeat)
+                           VALUES (%s, %s, 'PRIMARY', now() - make_interval(secs => %s))
+                           ON CONFLICT (account, host_id) DO UPDATE SET last_heartbeat = EXCLUDED.last_heartbeat""",
+                        (a, host, heartbeat_age))
+
+
+def test_healthy_primary_is_left_alone(db, pg_dsn, redis_url):
+    primary_on(db, heartbeat_age=1, lease_left=30)
+    services = RecordingServices()
+    mon = make_monitor(pg_dsn, redis_url, services=services)
+    assert mon.check_once() == "healthy"
+    assert services.started == []
+    assert leader_lease.LeaderLease(db).current("equity").holder == "ct100"
+
+
+def test_stale_heartbeat_with_valid_lease_does_not_fail_over(db, pg_dsn, redis_url):
+    # The lease is the arbiter: an old heartbeat row alone is not enough.
+    primary_on(db, heartbeat_age=120, lease_left=30)
+    services = RecordingServices()
+    assert make_monitor(pg_dsn, redis_url, services=services).check_once() == "healthy"
+    assert services.started == []
+
+
+def test_stale_primary_is_failed_over_with_epoch_bump_redis_promotion_alert_and_event(db, pg_dsn, replica_pair):
+    replica_url, role_file = replica_pair
+    primary_on(db, heartbeat_age=120, lease_left=-5)
+    services, alerts = RecordingServices(), []
+    mon = make_monitor(pg_dsn, replica_url, role_file=role_file, services=services, alerts=alerts)
+
+    assert mon.check_once() == "failover_success"
+
+    for a in ACCOUNTS:
+        lease = leader_lease.LeaderLease(db).current(a)
+        assert (lease.holder, lease.epoch) == ("ct101", 2)
+    assert services.started == [["quantshift-equity.service", "quantshift-crypto.service"]]
+    assert redis_lib.Redis.from_url(replica_url).info("replication")["role"] == "master"
+    assert "replicaof" not in role_file.read_text()
+    assert len(alerts) == 1 and alerts[0]["event"] == "failover" and alerts[0]["severity"] == "critical"
+    assert alerts[0]["from"] == "ct100" and alerts[0]["to"] == "ct101"
+    assert set(alerts[0]["steps"]) == {"lease", "redis", "start_bots"}
+    with db.transaction() as cur:
+        cur.execute("SELECT account, from_holder, to_holder, epoch, duration_seconds, detail FROM failover_events "
+                    "WHERE event = 'failover' ORDER BY account")
+        rows = cur.fetchall()
+    assert [r[:4] for r in rows] == [("crypto", "ct100", "ct101", 2), ("equity", "ct100", "ct101", 2)]
+    assert all(r[4] > 0 for r in rows) and json.loads(rows[0][5])["result"] == "success"
+    text = scrape(mon.metrics.port)
+    assert sample(text, "quantshift_failover_monitor_failovers_total", account="equity", result="success") == 1
+    assert sample(text, "quantshift_failover_monitor_last_failover_duration_seconds", account="equity") > 0
+    assert sample(text, "quantshift_failover_monitor_db_up") == 1
+    # After the takeover this host is the primary: the next check does nothing.
+    assert mon.check_once() == "primary_here"
+    assert len(services.started) == 1
+
+
+def test_unreachable_database_only_alerts_and_never_promotes(pg_dsn, replica_pair):
+    replica_url, role_file = replica_pair
+    closed = free_port()
+    services, alerts = RecordingServices(), []
+    mon = make_monitor(f"host=127.0.0.1 port={closed} user=postgres dbname=x connect_timeout=1", replica_url,
+                       role_file=role_file, services=services, alerts=alerts)
+    assert mon.check_once() == "db_unreachable"
+    assert mon.check_once() == "db_unreachable"
+    assert services.started == []
+    assert redis_lib.Redis.from_url(replica_url).info("replication")["role"] == "slave"
+    assert "replicaof" in role_file.read_text()
+    assert [a["event"] for a in alerts] == ["standby_db_unreachable"], "one alert per outage, not per check"
+    assert sample(scrape(mon.metrics.port), "quantshift_failover_monitor_db_up") == 0
+
+
+def test_cooldown_blocks_a_second_failover_to_this_host(db, pg_dsn, redis_url):
+    primary_on(db, heartbeat_age=120, lease_left=-5)
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO failover_events (account, event, to_holder, created_at) "
+                    "VALUES ('equity', 'failover', 'ct101', now() - interval '60 seconds')")
+    services = RecordingServices()
+    assert make_monitor(pg_dsn, redis_url, services=services).check_once() == "cooldown"
+    assert services.started == []
+    assert leader_lease.LeaderLease(db).current("equity").holder == "ct100"
+
+
+def test_takeover_interrupted_half_way_is_finished_on_restart(db, pg_dsn, redis_url):
+    primary_on(db, heartbeat_age=120, lease_left=-5)
+    leader_lease.LeaderLease(db).take_over_if_expired("equity", "ct101", 30)  # crashed after the first lease
+    services = RecordingServices()
+    assert make_monitor(pg_dsn, redis_url, services=services).check_once() == "failover_success"
+    assert {leader_lease.LeaderLease(db).current(a).holder for a in ACCOUNTS} == {"ct101"}
+    assert leader_lease.LeaderLease(db).current("equity").epoch == 2, "the taken lease is not taken twice"
+    assert services.started == [["quantshift-equity.service", "quantshift-crypto.service"]]
+
+
+def test_bots_that_fail_to_start_are_reported_as_failed_failover(db, pg_dsn, redis_url):
+    primary_on(db, heartbeat_age=120, lease_left=-5)
+    alerts = []
+    mon = make_monitor(pg_dsn, redis_url, services=RecordingServices(fail=True), alerts=alerts)
+    assert mon.check_once() == "failover_failed"
+    assert alerts[0]["result"] == "failed"
+    assert sample(scrape(mon.metrics.port), "quantshift_failover_monitor_failovers_total",
+                  account="crypto", result="failed") == 1
+
+
+def test_redis_follow_then_promote_rewrites_the_role_file(replica_pair, redis_server):
+    replica_url, role_file = replica_pair
+    r = redis_role.client(replica_url, None)
+    before = redis_role.promote(r, str(role_file))
+    assert before.role == "slave" and before.link_up is True
+    assert redis_role.state(r).role == "master"
+    master_port = int(redis_server.rsplit(":", 1)[1].split("/")[0])
+    redis_role.follow(r, "127.0.0.1", master_port, str(role_file))
+    assert redis_role.state(r).role == "slave"
+    assert role_file.read_text().splitlines()[-1] == f"replicaof 127.0.0.1 {master_port}"
+
+
+def write_yaml(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data))
+    return str(p)
+
+
+def bot_yaml(tmp_path, name, port, pg_dsn="dbname=quantshift host=db"):
+    return write_yaml(tmp_path, f"{name}.yaml", {"name": name, "metrics_port": port, "symbols": ["AAA"],
+                                                  "database": {"dsn": pg_dsn}})
+
+
+def test_monitor_config_reads_accounts_units_and_database_from_the_bot_configs(tmp_path):
+    bots = [bot_yaml(tmp_path, "equity", 9200), bot_yaml(tmp_path, "crypto", 9201)]
+    path = write_yaml(tmp_path, "monitor.yaml", {"host_id": "ct101", "bot_configs": bots})
+    cfg, mon = load_config(path, env={"QUANTSHIFT_DB_PASSWORD": "pw"})
+    assert cfg.check_interval_seconds == 10 and cfg.stale_threshold_seconds == 60 and cfg.cooldown_seconds == 300
+    assert mon.accounts == ["equity", "crypto"]
+    assert mon.units == ["quantshift-equity.service", "quantshift-crypto.service"]
+    assert mon.database.dsn == "dbname=quantshift host=db" and mon.database.password == "pw"
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"cooldown_seconds": 30}, "cooldown_seconds"),
+    ({"check_interval_seconds": 90}, "stale_threshold_seconds"),
+    ({"metrics_port": 9200}, "metrics_port"),
+    ({"stale_threshold_seconds": 30, "cooldown_seconds": 300}, "stale_threshold_seconds"),
+    ({"check_interval": 5}, "check_interval"),
+    ({"alert_webhook_url": "ftp://x"}, "alert_webhook_url"),
+])
+def test_bad_monitor_config_is_one_line_naming_the_key(tmp_path, over, key):
+    bots = [bot_yaml(tmp_path, "equity", 9200)]
+    path = write_yaml(tmp_path, "monitor.yaml", {"host_id": "ct101", "bot_configs": bots, **over})
+    with pytest.raises(config.ConfigError) as e:
+        load_config(path, env={})
+    msg = str(e.value)
+    assert "\n" not in msg and f"monitor.yaml: {key}" in msg

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Print what runs where in the lab: hosts, services, leader and epoch, URLs.
+
+Reads the host list from inventories/lab/hosts.yml (the one host definition),
+asks each container over SSH for its services, asks the package on the current
+primary for the leases, and checks every URL from this machine.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+INVENTORY = ROOT / "inventories/lab/hosts.yml"
+KEY = ROOT / ".lab/ssh/id_ed25519"
+GROUP_VARS = ROOT / "inventories/lab/group_vars/all/main.yml"
+SERVICES = {
+    "bots": ["redis-server", "quantshift-equity", "quantshift-crypto", "quantshift-failover-monitor"],
+    "database": ["postgresql"],
+    "monitoring": ["prometheus"],
+}
+
+
+def hosts_by_group() -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(host -> address, group -> hosts) from the lab inventory."""
+    addresses: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+
+    def walk(name: str, node: dict) -> list[str]:
+        members = []
+        for host, hvars in (node.get("hosts") or {}).items():
+            if hvars and "ansible_host" in hvars:
+                addresses[host] = hvars["ansible_host"]
+            members.append(host)
+        for child, sub in (node.get("children") or {}).items():
+            members += walk(child, sub or {})
+        groups[name] = sorted(set(members))
+        return members
+
+    walk("all", yaml.safe_load(INVENTORY.read_text())["all"])
+    return addresses, groups
+
+
+def ssh(address: str, command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ssh", "-q", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         f"root@{address}", command],
+        capture_output=True, text=True, timeout=30)
+
+
+def http_ok(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return "ok" if r.status == 200 else f"HTTP {r.status}"
+    except Exception as e:  # any failure is a status to show, not a crash
+        return f"down ({type(e).__name__})"
+
+
+def main() -> int:
+    addresses, groups = hosts_by_group()
+    bots = yaml.safe_load(GROUP_VARS.read_text())["quantshift_bot_instances"]
+    problems = 0
+
+    print(f"{'host':<9} {'address':<16} {'groups':<22} services")
+    for host in sorted(addresses):
+        member_of = [g for g in ("primary", "standby", "database", "monitoring") if host in groups.get(g, [])]
+        units = [u for g, us in SERVICES.items() if host in groups.get(g, []) for u in us]
+        r = ssh(addresses[host], "systemctl is-active " + " ".join(units) + " ; true")
+        states = r.stdout.split() if r.returncode == 0 else ["unreachable"] * len(units)
+        shown = ", ".join(f"{u.removeprefix('quantshift-')}={s}" for u, s in zip(units, states))
+        print(f"{host:<9} {addresses[host]:<16} {','.join(member_of):<22} {shown}")
+
+    # Leases: ask the package wherever it is installed (the current primary may have moved).
+    leases = None
+    for host in groups["bots"]:
+        cmd = f"quantshift-run quantshift-lease --config /opt/quantshift/{bots[0]['name']}_config.yaml show --json"
+        r = ssh(addresses[host], cmd)
+        if r.returncode == 0 and r.stdout.strip():
+            leases = [json.loads(r.stdout)]
+            for bot in bots[1:]:
+                r2 = ssh(addresses[host], cmd.replace(f"/{bots[0]['name']}_config", f"/{bot['name']}_config"))
+                if r2.returncode == 0 and r2.stdout.strip():
+                    leases.append(json.loads(r2.stdout))
+            break
+    print()
+    if leases:
+        for lease in leases:
+            print(f"leader {lease['account']:<7} holder={lease['holder']} epoch={lease['epoch']} "
+                  f"lease_remaining={lease['remaining_seconds']:.0f}s")
+    else:
+        print("leader: unknown (no bot host answered quantshift-lease)")
+        problems += 1
+
+    print()
+    monitoring = groups["monitoring"][0]
+    prom = f"http://{addresses[monitoring]}:9090"
+    state = http_ok(prom + "/-/ready")
+    problems += state != "ok"
+    print(f"prometheus        {prom:<36} {state}")
+    primary = leases[0]["holder"] if leases else groups["primary"][0]
+    for host in groups["bots"]:
+        for bot in bots:
+            url = f"http://{addresses[host]}:{bot['metrics_port']}/metrics"
+            state = http_ok(url)
+            expected = host == primary
+            note = "" if expected else " (standby: down by design)"
+            problems += expected and state != "ok"
+            print(f"{bot['name'] + ' metrics':<17} {url:<36} {state}{note}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
