@@ -11,33 +11,28 @@ from __future__ import annotations
 import itertools
 import re
 
-# BotMetrics(prefix, port): the same names under every component prefix.
+from prometheus_client import CollectorRegistry
+
+from quantshift.failover.monitor import MonitorMetrics
+from quantshift.metrics import BotMetrics
+
+# The package is the one source of truth for its names: the contract is read
+# from the metric objects themselves, not from a copy of the list.
 BOT_PREFIXES = ("quantshift_equity", "quantshift_crypto")
-BOT_SUFFIXES = {
-    "heartbeat_seconds": "gauge",
-    "cycle_duration_seconds": "histogram",
-    "cycle_errors_total": "counter",
-    "symbols_loaded": "gauge",
-    "watchdog_notifications_total": "counter",
-    "portfolio_value_usd": "gauge",
-    "daily_pnl_usd": "gauge",
-    "positions_open": "gauge",
-    "signals_generated_total": "counter",
-    "orders_executed_total": "counter",
-    "api_latency_seconds": "histogram",
-    "market_data_age_seconds": "gauge",
-    "restarts_total": "counter",
-    "leader_epoch": "gauge",
-    "is_primary": "gauge",
-    "daily_loss_limit_hit": "gauge",
-}
-FAILOVER_MONITOR = {
-    "quantshift_failover_monitor_heartbeat_seconds": "gauge",
-    "quantshift_failover_monitor_primary_heartbeat_age_seconds": "gauge",
-    "quantshift_failover_monitor_db_up": "gauge",
-    "quantshift_failover_monitor_failovers_total": "counter",
-    "quantshift_failover_monitor_last_failover_duration_seconds": "gauge",
-}
+
+
+def _registry_families(registry: CollectorRegistry) -> dict[str, str]:
+    """family name (as scraped: counters end in _total) -> type."""
+    out = {}
+    for fam in registry.collect():
+        name = fam.name + "_total" if fam.type == "counter" else fam.name
+        out[name] = fam.type
+    return out
+
+
+BOT_FAMILIES = {name: kind for prefix in BOT_PREFIXES
+                for name, kind in _registry_families(BotMetrics(prefix, 0, start_server=False).registry).items()}
+FAILOVER_MONITOR = _registry_families(MonitorMetrics(0, start_server=False).registry)
 # oliver006/redis_exporter (Debian prometheus-redis-exporter); names checked
 # against exporter/info.go: master_link_up exists on replicas only.
 REDIS_EXPORTER = {
@@ -52,7 +47,7 @@ PROMETHEUS = {"up": "gauge"}
 
 
 def _families() -> dict[str, str]:
-    families = {f"{p}_{s}": kind for p in BOT_PREFIXES for s, kind in BOT_SUFFIXES.items()}
+    families = dict(BOT_FAMILIES)
     families.update(FAILOVER_MONITOR)
     families.update(REDIS_EXPORTER)
     families.update(PROMETHEUS)

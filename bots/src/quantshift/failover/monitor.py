@@ -117,6 +117,13 @@ class MonitorMetrics:
             self._server, _ = start_http_server(port, addr=bind, registry=r)
             self.port = self._server.server_port
 
+    def declare_accounts(self, accounts: list[str]) -> None:
+        # Series exist at 0 from the first scrape, so the first failover is an
+        # increase that rate()/increase() can see.
+        for account in accounts:
+            for result in ("success", "failed"):
+                self.failovers.labels(account=account, result=result)
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
@@ -171,6 +178,7 @@ class FailoverMonitor:
         self.db = db or Database.from_config(monitored.database, application_name=f"quantshift-monitor-{cfg.host_id}")
         self.services = services or Systemd()
         self.metrics = metrics or MonitorMetrics(cfg.metrics_port, cfg.metrics_bind)
+        self.metrics.declare_accounts(monitored.accounts)
         self.alert = alert or (lambda payload: post_alert(cfg.alert_webhook_url, payload))
         self._db_was_up = True
         self._stop = threading.Event()

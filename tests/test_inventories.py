@@ -1,0 +1,81 @@
+"""The inventories operators edit: groups, addresses and the seed's settings.
+
+Production is only ever read here (never contacted): its 10.x addresses are the
+user's real hosts.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hosts(inventory: str) -> tuple[dict[str, dict], dict[str, set[str]]]:
+    """(host -> vars, group -> hosts) of an inventory file, groups resolved."""
+    hostvars: dict[str, dict] = {}
+    groups: dict[str, set[str]] = {}
+
+    def walk(name, node):
+        members = set()
+        for host, hv in (node.get("hosts") or {}).items():
+            hostvars.setdefault(host, {}).update(hv or {})
+            members.add(host)
+        for child, sub in (node.get("children") or {}).items():
+            members |= walk(child, sub or {})
+        groups[name] = groups.get(name, set()) | members
+        return members
+
+    walk("all", yaml.safe_load((ROOT / inventory / "hosts.yml").read_text())["all"])
+    return hostvars, groups
+
+
+def group_vars(inventory: str) -> dict:
+    return yaml.safe_load((ROOT / inventory / "group_vars/all/main.yml").read_text())
+
+
+@pytest.mark.parametrize("inventory", ["inventories/production", "inventories/lab"])
+def test_inventory_has_one_primary_a_standby_a_database_and_monitoring(inventory):
+    _, groups = hosts(inventory)
+    assert groups["primary"] == {"ct100"} and groups["standby"] == {"ct101"}
+    assert groups["bots"] == {"ct100", "ct101"}
+    assert len(groups["database"]) == 1 and len(groups["monitoring"]) >= 1
+    assert not groups["primary"] & groups["standby"]
+
+
+def test_production_addresses_are_the_users_ct100_and_ct101():
+    hv, _ = hosts("inventories/production")
+    assert hv["ct100"]["ansible_host"] == "10.92.3.27"
+    assert hv["ct101"]["ansible_host"] == "10.92.3.28"
+
+
+@pytest.mark.parametrize("inventory", ["inventories/production", "inventories/lab"])
+def test_group_vars_hold_the_seed_settings(inventory):
+    gv = group_vars(inventory)
+    assert gv["redis_maxmemory"] == "512mb" and gv["redis_maxmemory_policy"] == "allkeys-lru"
+    assert gv["redis_save"] == ["900 1"]
+    assert {b["name"]: b["metrics_port"] for b in gv["quantshift_bot_instances"]} == {"equity": 9200, "crypto": 9201}
+    assert gv["prometheus_scrape_interval"] == "15s"
+    assert gv["quantshift_bot_heartbeat_interval_seconds"] == 30
+    assert gv["quantshift_bot_watchdog_sec"] == 90 and gv["quantshift_bot_restart_sec"] == 10
+    assert (gv["failover_monitor_check_interval_seconds"], gv["failover_monitor_stale_threshold_seconds"],
+            gv["failover_monitor_cooldown_seconds"]) == (10, 60, 300)
+
+
+def test_lab_script_and_lab_inventory_agree_on_addresses():
+    hv, _ = hosts("inventories/lab")
+    script = (ROOT / "scripts/lab.sh").read_text()
+    declared = dict(re.findall(r"\[(\w+)\]=([\d.]+)", script.split("declare -A HOSTS=", 1)[1].splitlines()[0]))
+    assert declared == {h: v["ansible_host"] for h, v in hv.items() if "ansible_host" in v}
+
+
+def test_no_secret_is_committed_in_any_inventory():
+    for path in (ROOT / "inventories").rglob("*"):
+        if path.is_file() and path.name != "vault.yml.example":
+            text = path.read_text()
+            for line in text.splitlines():
+                if re.search(r"(password|secret|api_key)\s*:", line, re.I):
+                    assert "{{" in line, f"{path}: literal secret? {line.strip()}"
