@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help deps lab lab-down lab-status test unit lint syntax molecule bench clean
+.PHONY: help deps lab lab-down lab-status test unit lint syntax molecule chaos bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ lab-status:  ## print what runs where in the lab
 lab-down:  ## remove the lab containers and network
 	@scripts/lab.sh destroy
 
-test: deps unit lint syntax molecule  ## the whole gate: unit tests, lint, syntax, molecule
+test: deps unit lint syntax molecule chaos  ## the whole gate: unit tests, lint, syntax, molecule default + failover chaos
 
 unit:  ## pytest: the bots package against real Redis/PostgreSQL, repo tests
 	@scripts/run-pytest.sh bots/tests tests
@@ -45,6 +45,9 @@ syntax:  ## ansible-playbook --syntax-check on every playbook, both inventories
 
 molecule:  ## molecule test -s default (create, converge, idempotence, verify, destroy)
 	molecule test -s default
+
+chaos:  ## molecule test -s failover: the eight failure cases, single-trader check, timings
+	molecule test -s failover
 
 bench:  ## deploy timings and engine benchmarks
 	@scripts/bench.sh

@@ -29,14 +29,19 @@ ACCOUNTS = ["equity", "crypto"]
 
 
 class RecordingServices:
-    def __init__(self, fail: bool = False):
+    def __init__(self, fail: bool = False, active=()):
         self.started: list[list[str]] = []
         self.fail = fail
+        self.active = set(active)
 
     def start(self, units, timeout):
         self.started.append(list(units))
         if self.fail:
             raise subprocess.CalledProcessError(1, ["systemctl", "start", *units])
+        self.active.update(units)
+
+    def is_active(self, unit):
+        return unit in self.active
 
 
 @pytest.fixture
@@ -185,6 +190,25 @@ def test_bots_that_fail_to_start_are_reported_as_failed_failover(db, pg_dsn, red
     assert alerts[0]["result"] == "failed"
     assert sample(scrape(mon.metrics.port), "quantshift_failover_monitor_failovers_total",
                   account="crypto", result="failed") == 1
+
+
+def test_one_hung_bot_beside_a_live_sibling_is_left_to_the_watchdog(db, pg_dsn, redis_url):
+    primary_on(db, heartbeat_age=1, lease_left=30)
+    with db.transaction() as cur:  # only equity's bot stopped renewing
+        cur.execute("UPDATE leader SET lease_expires_at = now() - interval '1 second' WHERE account = 'equity'")
+        cur.execute("UPDATE bot_status SET last_heartbeat = now() - interval '120 seconds' WHERE account = 'equity'")
+    services = RecordingServices()
+    assert make_monitor(pg_dsn, redis_url, services=services).check_once() == "healthy"
+    assert services.started == []
+    assert leader_lease.LeaderLease(db).current("equity").holder == "ct100"
+
+
+def test_a_restarted_monitor_on_the_primary_does_not_fail_over_again(db, pg_dsn, redis_url):
+    primary_on(db, host="ct101", heartbeat_age=1, lease_left=30)
+    services = RecordingServices(active=["quantshift-equity.service", "quantshift-crypto.service"])
+    alerts = []
+    assert make_monitor(pg_dsn, redis_url, services=services, alerts=alerts).check_once() == "primary_here"
+    assert services.started == [] and alerts == []
 
 
 def test_redis_follow_then_promote_rewrites_the_role_file(replica_pair, redis_server):

@@ -98,8 +98,14 @@ class Bot:
         self._last_report: CycleReport | None = None
         self._redis_warned = False
         self._standby_logged = False
+        self._export_lease_validity()
 
     # ------------------------------------------------------------ lease --
+    def _export_lease_validity(self) -> None:
+        # Judged at scrape time, not at the last heartbeat: a primary blocked on an
+        # unreachable database shows is_primary 0 as soon as its lease runs out.
+        self.metrics.is_primary.set_function(lambda: 1.0 if self.lease_valid() else 0.0)
+
     def lease_valid(self) -> bool:
         return self.epoch is not None and time.monotonic() < self.lease_deadline
 

@@ -243,3 +243,76 @@ def failover_monitor_main(argv: list[str] | None = None) -> int:
         return monitor.run()
     finally:
         monitor.metrics.stop()
+
+
+# ------------------------------------------------------------- quantshift-ha --
+
+def ha_main(argv: list[str] | None = None) -> int:
+    """Steps of the planned failover/failback playbooks; each prints one JSON line."""
+    p = argparse.ArgumentParser(prog="quantshift-ha", description="Planned switchover steps (used by failover.yml).")
+    p.add_argument("--config", required=True, metavar="FILE", help="failover_monitor.yaml")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("state", help="leases, heartbeats and the local Redis role")
+    pw = sub.add_parser("redis-wait-sync", help="wait until the local replica has everything the master has")
+    pw.add_argument("--master", required=True, metavar="HOST")
+    pw.add_argument("--port", type=int, default=6379)
+    pw.add_argument("--timeout", type=float, default=30)
+    pz = sub.add_parser("redis-pause-writes", help="hold writes on the local master (planned switchover)")
+    pz.add_argument("--seconds", type=float, default=15)
+    sub.add_parser("redis-promote", help="make the local Redis a master (and record it in its role file)")
+    pf = sub.add_parser("redis-follow", help="make the local Redis a replica of HOST")
+    pf.add_argument("--master", required=True, metavar="HOST")
+    pf.add_argument("--port", type=int, default=6379)
+    ph = sub.add_parser("handover", help="hand every lease from one host to another (epoch + 1)")
+    ph.add_argument("--from", dest="from_host", required=True)
+    ph.add_argument("--to", dest="to_host", required=True)
+    pp = sub.add_parser("wait-primary", help="wait until HOST's bots report PRIMARY with fresh heartbeats")
+    pp.add_argument("--host", required=True)
+    pp.add_argument("--timeout", type=float, default=120)
+    args = p.parse_args(argv)
+    from .failover import redis_role, switchover
+    from .failover.monitor import load_config
+    from .store import Database, DatabaseUnavailable
+
+    try:
+        cfg, m = load_config(args.config)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return EX_CONFIG
+    db = Database.from_config(m.database, application_name=f"quantshift-ha-{cfg.host_id}")
+    try:
+        if args.cmd == "state":
+            out = switchover.cluster_state(cfg, m, db).as_dict()
+        elif args.cmd == "redis-wait-sync":
+            out = {"waited_seconds": round(switchover.wait_replica_caught_up(m, args.master, args.port,
+                                                                             args.timeout), 3)}
+        elif args.cmd == "redis-pause-writes":
+            redis_role.pause_writes(redis_role.client(m.redis.url, m.redis.password), args.seconds)
+            out = {"paused_seconds": args.seconds}
+        elif args.cmd == "redis-promote":
+            before = redis_role.promote(redis_role.client(m.redis.url, m.redis.password),
+                                        cfg.redis_replication_file or None)
+            out = {"changed": before.role != "master", "was": before.role}
+        elif args.cmd == "redis-follow":
+            r = redis_role.client(m.redis.url, m.redis.password)
+            before = r.info("replication")
+            redis_role.follow(r, args.master, args.port, cfg.redis_replication_file or None)
+            out = {"changed": not (before["role"] == "slave" and before.get("master_host") == args.master),
+                   "was": before["role"]}
+        elif args.cmd == "handover":
+            res = switchover.hand_over(m, db, args.from_host, args.to_host)
+            out = {"changed": any(v.startswith("changed") for v in res.values()), "accounts": res}
+        else:
+            out = {"waited_seconds": round(switchover.wait_primary(m, db, args.host, args.timeout,
+                                                                   max_age=3 * _heartbeat_interval(cfg)), 3)}
+    except (DatabaseUnavailable, TimeoutError, RuntimeError) as e:
+        print(f"quantshift-ha {args.cmd}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(json.dumps(out, default=str))
+    return 0
+
+
+def _heartbeat_interval(monitor_cfg) -> float:
+    return max(config_mod.load(p).heartbeat_interval_seconds for p in monitor_cfg.bot_configs)

@@ -74,6 +74,8 @@ class BrokerConfig:
     qty_decimals: int = 0
     paper: bool = True
     exchange: str = "kraken"
+    base_url: str | None = None
+    timeout_seconds: float = 10.0
     api_key: str | None = field(default=None, repr=False, metadata={"env_secret": True})
     api_secret: str | None = field(default=None, repr=False, metadata={"env_secret": True})
 
@@ -99,6 +101,10 @@ class MarketDataConfig:
     timeframe: str = "1Min"
     lookback_bars: int = 300
     csv_path: str | None = None
+    feed: str = "iex"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False, metadata={"env_secret": True})
+    api_secret: str | None = field(default=None, repr=False, metadata={"env_secret": True})
 
     @property
     def timeframe_seconds(self) -> int:
@@ -283,6 +289,11 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(b.fee_bps >= 0, path, "broker.fee_bps", "must be >= 0")
     _check(b.slippage_bps >= 0, path, "broker.slippage_bps", "must be >= 0")
     _check(0 <= b.qty_decimals <= 10, path, "broker.qty_decimals", "must be 0..10")
+    _check(b.timeout_seconds > 0, path, "broker.timeout_seconds", "must be > 0")
+    _check(b.base_url is None or b.base_url.startswith(("http://", "https://")), path, "broker.base_url",
+           f"must start with http:// or https://, got {b.base_url!r}")
+    _check(bool(re.match(r"^[a-z0-9_]+$", b.exchange)), path, "broker.exchange",
+           f"must be a ccxt exchange id (binance, kraken, coinbase ...), got {b.exchange!r}")
     md = cfg.marketdata
     _check(md.source in MARKETDATA_SOURCES, path, "marketdata.source",
            f"must be one of {', '.join(MARKETDATA_SOURCES)}, got {md.source!r}")
@@ -292,6 +303,9 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
         raise ConfigError(path, "marketdata.timeframe", str(e)) from None
     _check(md.lookback_bars >= 50, path, "marketdata.lookback_bars", "must be >= 50")
     _check(md.seed >= 0, path, "marketdata.seed", "must be >= 0")
+    _check(md.feed in ("iex", "sip"), path, "marketdata.feed", f"must be iex or sip, got {md.feed!r}")
+    _check(md.base_url is None or md.base_url.startswith(("http://", "https://")), path, "marketdata.base_url",
+           f"must start with http:// or https://, got {md.base_url!r}")
     if md.source == "csv":
         _check(bool(md.csv_path), path, "marketdata.csv_path", "required when marketdata.source is csv")
         _check(Path(md.csv_path).is_file(), path, "marketdata.csv_path", f"file not found: {md.csv_path}")
@@ -329,7 +343,16 @@ def _with_env(cfg: BotConfig, env: typing.Mapping[str, str], path: str | None) -
         _check(bool(key), path, "broker.kind", f"ccxt needs {ENV_EXCHANGE_KEY} in the environment (/opt/quantshift/.env)")
         _check(bool(secret), path, "broker.kind", f"ccxt needs {ENV_EXCHANGE_SECRET} in the environment (/opt/quantshift/.env)")
         b = dataclasses.replace(b, api_key=key, api_secret=secret)
-    return dataclasses.replace(cfg, database=db, redis=rd, broker=b)
+    md = cfg.marketdata
+    if md.source == "alpaca":  # Alpaca's data API needs the same keys, even with the sim broker
+        key, secret = env.get(ENV_ALPACA_KEY), env.get(ENV_ALPACA_SECRET)
+        _check(bool(key), path, "marketdata.source", f"alpaca needs {ENV_ALPACA_KEY} in the environment (/opt/quantshift/.env)")
+        _check(bool(secret), path, "marketdata.source", f"alpaca needs {ENV_ALPACA_SECRET} in the environment (/opt/quantshift/.env)")
+        md = dataclasses.replace(md, api_key=key, api_secret=secret)
+    elif md.source == "ccxt":  # public candles need no keys; pass them if present
+        md = dataclasses.replace(md, api_key=env.get(ENV_EXCHANGE_KEY) or None,
+                                 api_secret=env.get(ENV_EXCHANGE_SECRET) or None)
+    return dataclasses.replace(cfg, database=db, redis=rd, broker=b, marketdata=md)
 
 
 def from_mapping(data: Any, path: str | None = None, env: typing.Mapping[str, str] | None = None) -> BotConfig:

@@ -6,14 +6,23 @@ Safety rules every adapter follows (DESIGN §3, nautilus/hummingbot lessons):
 * a timeout / 5xx is an UNKNOWN order, resolved with lookup(client_order_id),
   never by sending it again;
 * reconcile() runs at start, and the bot neither trades nor sends READY=1 until
-  it succeeded.
+  it succeeded; sync() brings still-open orders up to date every cycle.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..store.positions import Position
+
+
+class BrokerError(Exception):
+    """A broker call failed for good (e.g. credentials refused)."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The venue could not be reached (or kept refusing) after backing off."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,8 @@ class OrderRequest:
     symbol: str
     side: str  # "buy" | "sell"
     qty: float
+    order_type: str = "market"  # "market" | "limit"
+    limit_price: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,11 +55,40 @@ class AccountState:
         return self.cash + sum(p.qty * prices.get(s, p.avg_price) for s, p in self.positions.items())
 
 
+MIN_RANDOM_CHARS = 8
+
+
+def make_client_order_id(name: str, epoch: int, *, max_len: int = 64, random_hex: str | None = None) -> str:
+    """`qs-<name>-e<epoch>-<random hex>` (up to 20 random characters), fitted to a
+    venue's length limit: the random part shrinks first (never below 8), then
+    the `qs-` prefix goes, then the name is shortened. Name and epoch stay
+    readable in the venue's own UI and lookups."""
+    rnd = random_hex or (uuid.uuid4().hex + uuid.uuid4().hex)
+    tail = f"-e{epoch}-"
+    for head in (f"qs-{name}", name):
+        room = max_len - len(head) - len(tail)
+        if room >= MIN_RANDOM_CHARS:
+            return f"{head}{tail}{rnd[:min(20, room)]}"
+    keep = max_len - len(tail) - MIN_RANDOM_CHARS
+    if keep < 1:
+        raise ValueError(f"a client order id of {max_len} characters cannot hold name, epoch {epoch} and "
+                         f"{MIN_RANDOM_CHARS} random characters")
+    return f"{name[:keep]}{tail}{rnd[:MIN_RANDOM_CHARS]}"
+
+
 class Broker(Protocol):
     name: str
 
+    def new_client_order_id(self, name: str, epoch: int) -> str:
+        """An id the venue accepts, containing bot name and leader epoch."""
+
     def reconcile(self) -> list[str]:
-        """Bring the store in line with the venue; returns human-readable notes."""
+        """Bring the store in line with the venue; returns human-readable notes.
+        Raises when the venue cannot be reached (the bot retries; no READY=1)."""
+
+    def sync(self) -> list[OrderResult]:
+        """Resolve orders still open in the store by client order id (never by
+        resending); returns the orders whose status changed."""
 
     def account(self) -> AccountState: ...
 

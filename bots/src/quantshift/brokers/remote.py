@@ -1,22 +1,360 @@
-"""Alpaca and ccxt brokers: the interface is fixed, the network code (with
-recorded-response tests) is a later issue. Selecting one fails at start with a
-clear configuration error rather than failing every cycle."""
+"""What every network broker shares: the order-safety state machine.
+
+An adapter (alpaca, ccxt) supplies five venue calls and a translation of its
+library's exceptions into the four outcomes that matter for an order:
+
+* VenueRejected   - the venue refused the request: nothing was placed;
+* VenueDuplicate  - the client order id is already at the venue: look it up;
+* VenueRetryLater - refused before processing (HTTP 429, clock skew): nothing
+                    was placed; may be sent again after a pause - but only
+                    after a lookup by client order id proved it absent;
+* VenueUnavailable - timeout, connection error, 5xx, unreadable answer: for a
+                    write the outcome is UNKNOWN. The order is then resolved by
+                    looking its client order id up, never by sending it again
+                    (nautilus_trader: "a timeout is an unknown order state").
+
+The order row exists (PENDING, written by the bot) before submit() is called
+(hummingbot: track before you send); every answer is written to it, fills as
+deltas of the venue's cumulative filled quantity, so polling the same order
+twice can never book a fill twice. Positions and cash are mirrored from the
+venue, which is the source of truth for a real account.
+"""
 from __future__ import annotations
 
-from ..marketdata.remote import AdapterNotImplemented, require_extra
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from ..store import Database, cash, fills, orders, positions
+from ..store.positions import QTY_EPSILON, Position
+from .base import AccountState, BrokerError, OrderRequest, OrderResult, make_client_order_id
+from .retry import RetryPolicy, Telemetry
+from .venue import (VenueAccount, VenueDuplicate, VenueError, VenueNotFound, VenueOrder, VenueRejected,
+                    VenueRetryLater, read_with_backoff)
+
+log = logging.getLogger(__name__)
+
+TERMINAL = ("FILLED", "CANCELED", "REJECTED")
 
 
-class _RemoteBroker:
-    module = extra = what = ""
+class RemoteBroker:
+    """Base class of the network brokers. Subclasses implement the `_venue_*`
+    calls and `_translate`; everything that decides what happens to an order is here."""
 
-    def __init__(self, *args, **kwargs):
-        require_extra(self.module, self.extra, self.what)
-        raise AdapterNotImplemented(f"{self.what}: not implemented in this version; use broker.kind: sim")
+    name = "remote"
+    coid_max_len = 64
+    self_timed = True  # every HTTP call is observed in api_latency_seconds here, not around submit()
+    unknown_grace_seconds = 60.0  # a PENDING/UNKNOWN order not found after this long never reached the venue
 
+    def __init__(self, db: Database, account: str, *, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] | None = None):
+        self.db = db
+        self.account_name = account
+        self.retry = retry or RetryPolicy()
+        self.telemetry = Telemetry("broker", **({"sleep": sleep} if sleep else {}))
 
-class AlpacaBroker(_RemoteBroker):
-    module, extra, what = "alpaca", "alpaca", "broker.kind alpaca"
+    # ---------------------------------------------------- adapter hooks --
+    def _venue_submit(self, req: OrderRequest) -> VenueOrder:
+        raise NotImplementedError
 
+    def _venue_find(self, client_order_id: str, symbol: str | None) -> VenueOrder | None:
+        """The order with this client order id, or None if the venue has none."""
+        raise NotImplementedError
 
-class CcxtBroker(_RemoteBroker):
-    module, extra, what = "ccxt", "ccxt", "broker.kind ccxt"
+    def _venue_open_orders(self) -> list[VenueOrder]:
+        raise NotImplementedError
+
+    def _venue_account(self) -> VenueAccount:
+        raise NotImplementedError
+
+    def _translate(self, exc: Exception) -> VenueError:
+        raise NotImplementedError
+
+    def _before_send(self, req: OrderRequest) -> str | None:
+        """Reads the adapter needs before it can send (e.g. markets); a returned
+        message rejects the order locally - nothing was sent."""
+        return None
+
+    # ------------------------------------------------------------ wiring --
+    def instrument(self, metrics=None, keepalive: Callable[[], None] | None = None) -> None:
+        self.telemetry.attach(metrics, keepalive)
+
+    def new_client_order_id(self, name: str, epoch: int) -> str:
+        return make_client_order_id(name, epoch, max_len=self.coid_max_len)
+
+    def _call(self, fn, *args):
+        """One venue request, timed; library exceptions become VenueErrors."""
+        with self.telemetry.timed():
+            try:
+                return fn(*args)
+            except VenueError:
+                raise
+            except Exception as e:  # the adapter's library: classify, keep the cause
+                raise self._translate(e) from e
+
+    def _read(self, what: str, fn, *args):
+        """A read (idempotent): backs off with jitter on rate limits and
+        transient errors, counting each; BrokerUnavailable when the attempts are
+        used up, BrokerError when the venue refused it, VenueNotFound passes."""
+        return read_with_backoff(f"{self.name} {what}", lambda: self._call(fn, *args), self.retry, self.telemetry)
+
+    def _find(self, client_order_id: str, symbol: str | None) -> VenueOrder | None:
+        try:
+            return self._read(f"lookup {client_order_id}", self._venue_find, client_order_id, symbol)
+        except VenueNotFound:
+            return None
+
+    # ------------------------------------------------------------- store --
+    def _mark(self, coid: str, status: str, error: str | None = None) -> OrderResult:
+        with self.db.transaction() as cur:
+            orders.set_status(cur, coid, status, error=error[:500] if error else None)
+        return OrderResult(coid, status, error=error)
+
+    def _record(self, vo: VenueOrder, coid: str | None = None) -> OrderResult:
+        """Write the venue's view of one of our orders: status, cumulative fill,
+        and a fills row for any newly filled quantity (so re-reading an order
+        never books a fill twice)."""
+        coid = coid or vo.client_order_id
+        with self.db.transaction() as cur:
+            o = orders.get(cur, coid)
+            if o is None:  # not ours: reported, never adopted
+                return OrderResult(coid, vo.status, vo.filled_qty, vo.avg_price, vo.fee, vo.broker_order_id,
+                                   vo.reason)
+            if o.status in TERMINAL and vo.status not in TERMINAL:
+                log.warning("%s: venue reports %s for %s which the store has %s; keeping %s", self.name,
+                            vo.status, coid, o.status, o.status)
+                return self._result(cur, o)
+            if o.status in TERMINAL and vo.status != o.status:
+                log.warning("%s: %s was %s in the store, the venue says %s: the venue wins", self.name, coid,
+                            o.status, vo.status)
+            delta = vo.filled_qty - o.filled_qty
+            if delta > QTY_EPSILON:
+                before = (o.avg_fill_price or 0.0) * o.filled_qty
+                now = (vo.avg_price or 0.0) * vo.filled_qty
+                price = (now - before) / delta if now > before else (vo.avg_price or 0.0)
+                fee_before = sum(f.fee for f in fills.for_order(cur, coid))
+                if price > 0:
+                    fills.insert(cur, client_order_id=coid, account=self.account_name, symbol=o.symbol,
+                                 side=o.side, qty=delta, price=price, fee=max(0.0, vo.fee - fee_before))
+                else:
+                    log.error("%s: fill of %g %s for %s without a price; not booked", self.name, delta, o.symbol,
+                              coid)
+            filled = max(vo.filled_qty, o.filled_qty)
+            orders.set_status(cur, coid, vo.status, broker_order_id=vo.broker_order_id, filled_qty=filled,
+                              avg_fill_price=vo.avg_price if vo.filled_qty > 0 else None,
+                              error=vo.reason[:500] if vo.reason else None)
+            return self._result(cur, orders.get(cur, coid))
+
+    @staticmethod
+    def _result(cur, o) -> OrderResult:
+        fee = sum(f.fee for f in fills.for_order(cur, o.client_order_id))
+        return OrderResult(o.client_order_id, o.status, o.filled_qty, o.avg_fill_price, fee, o.broker_order_id,
+                           o.error)
+
+    # ------------------------------------------------------------ orders --
+    def _precheck(self, req: OrderRequest) -> str | None:
+        if req.side not in ("buy", "sell"):
+            return f"invalid side {req.side!r}"
+        if not req.qty > 0:
+            return f"invalid quantity {req.qty}"
+        if req.order_type not in ("market", "limit"):
+            return f"order type {req.order_type!r} not supported (market, limit)"
+        if req.order_type == "limit" and not (req.limit_price and req.limit_price > 0):
+            return "limit order without a limit price"
+        if len(req.client_order_id) > self.coid_max_len:
+            return f"client order id longer than {self.coid_max_len} characters ({self.name})"
+        return None
+
+    def submit(self, req: OrderRequest) -> OrderResult:
+        """Send once. The order row is PENDING already. Never raises for venue
+        errors: the result is FILLED / ACCEPTED / PARTIALLY_FILLED / REJECTED /
+        CANCELED, or UNKNOWN (left for sync() to resolve by client order id)."""
+        problem = self._precheck(req)
+        if problem is None:
+            try:
+                problem = self._before_send(req)
+            except BrokerError as e:
+                problem = f"not sent: {e}"
+        if problem:
+            return self._mark(req.client_order_id, "REJECTED", problem)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                vo = self._call(self._venue_submit, req)
+                break
+            except VenueDuplicate as e:
+                # Ids are unique per bot, epoch and random part: the order at the venue is this one.
+                log.warning("%s: %s already at the venue (%s); looking it up", self.name, req.client_order_id, e)
+                return self._settle_unknown(req, f"duplicate client order id: {e}", mark=False)
+            except VenueRejected as e:
+                log.warning("%s rejected %s %s %g (%s): %s", self.name, req.side, req.symbol, req.qty,
+                            req.client_order_id, e)
+                return self._mark(req.client_order_id, "REJECTED", str(e))
+            except VenueRetryLater as e:
+                self.telemetry.error()
+                if attempt >= self.retry.attempts:
+                    return self._mark(req.client_order_id, "REJECTED",
+                                      f"refused {attempt} times, not placed: {e}")
+                delay = self.retry.delay(attempt, e.retry_after)
+                log.warning("%s: %s refused before processing (%s); backing off %.2fs", self.name,
+                            req.client_order_id, e, delay)
+                self.telemetry.pause(delay)
+                # A 429 means "not processed", but the order goes out again only
+                # after a successful lookup proved the venue does not have it.
+                try:
+                    found = self._find(req.client_order_id, req.symbol)
+                except BrokerError as le:
+                    return self._settle_unknown(req, f"refused ({e}); lookup failed: {le}")
+                if found is not None:
+                    return self._await_fill(req, self._record(found, req.client_order_id))
+                continue
+            except VenueError as e:
+                self.telemetry.error()
+                log.error("%s: outcome of %s %s %g (%s) unknown: %s; resolving by client order id, not resending",
+                          self.name, req.side, req.symbol, req.qty, req.client_order_id, e)
+                return self._settle_unknown(req, str(e))
+        return self._await_fill(req, self._record(vo, req.client_order_id))
+
+    def _settle_unknown(self, req: OrderRequest, why: str, *, mark: bool = True) -> OrderResult:
+        """Outcome unknown: mark UNKNOWN and look the client order id up a few
+        times with back-off. Found -> recorded; not found -> stays UNKNOWN for
+        sync() (which cancels it in the store once it is clearly not at the venue)."""
+        if mark:
+            self._mark(req.client_order_id, "UNKNOWN", why)
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                found = self._call(self._venue_find, req.client_order_id, req.symbol)
+            except VenueNotFound:
+                found = None
+            except VenueError as e:
+                self.telemetry.error()
+                log.warning("%s: lookup of %s failed: %s", self.name, req.client_order_id, e)
+                found = None
+            if found is not None:
+                res = self._record(found, req.client_order_id)
+                log.info("%s: %s resolved by lookup: %s", self.name, req.client_order_id, res.status)
+                return self._await_fill(req, res)
+            if attempt < self.retry.attempts:
+                self.telemetry.pause(self.retry.delay(attempt))
+        if not mark:
+            self._mark(req.client_order_id, "UNKNOWN", why)
+        return OrderResult(req.client_order_id, "UNKNOWN", error=why)
+
+    def _await_fill(self, req: OrderRequest, res: OrderResult) -> OrderResult:
+        """A market order is normally filled within milliseconds of being accepted:
+        poll it briefly so the cycle sees the fill. A limit order is left open."""
+        if req.order_type != "market" or res.status not in ("ACCEPTED", "PARTIALLY_FILLED"):
+            return res
+        waited, pause = 0.0, 0.05
+        while True:
+            try:
+                found = self._call(self._venue_find, req.client_order_id, req.symbol)
+            except VenueError as e:
+                log.warning("%s: polling %s: %s", self.name, req.client_order_id, e)
+                found = None
+            if found is not None:
+                res = self._record(found, req.client_order_id)
+                if res.status not in ("ACCEPTED", "PARTIALLY_FILLED"):
+                    return res
+            if waited >= self.retry.fill_wait_seconds:
+                return res
+            self.telemetry.pause(pause)
+            waited += pause
+            pause = min(pause * 2, 1.0)
+
+    def lookup(self, client_order_id: str) -> OrderResult | None:
+        with self.db.transaction() as cur:
+            o = orders.get(cur, client_order_id)
+        vo = self._find(client_order_id, o.symbol if o else None)
+        if vo is None:
+            return None
+        return self._record(vo, client_order_id)
+
+    def sync(self) -> list[OrderResult]:
+        """Bring every order still open in the store up to date by client order
+        id. PENDING/UNKNOWN orders the venue does not have after the grace
+        period never reached it: CANCELED in the store, never sent again."""
+        with self.db.transaction() as cur:
+            open_ = orders.open_orders(cur, self.account_name)
+            cur.execute("SELECT now()")
+            db_now = cur.fetchone()[0]
+        changed = []
+        for o in open_:
+            vo = self._find(o.client_order_id, o.symbol)
+            if vo is not None:
+                res = self._record(vo, o.client_order_id)
+                if res.status != o.status or res.filled_qty != o.filled_qty:
+                    log.info("%s: %s %s -> %s (filled %g)", self.name, o.client_order_id, o.status, res.status,
+                             res.filled_qty)
+                    changed.append(res)
+                continue
+            age = (db_now - o.created_at).total_seconds()
+            if o.status in ("PENDING", "UNKNOWN") and age > self.unknown_grace_seconds:
+                why = f"not at the venue {age:.0f}s after creation: never placed (not resent)"
+                log.warning("%s: %s %s", self.name, o.client_order_id, why)
+                changed.append(self._mark(o.client_order_id, "CANCELED", why))
+            elif o.status not in ("PENDING", "UNKNOWN"):
+                log.error("%s: %s is %s in the store but unknown to the venue", self.name, o.client_order_id,
+                          o.status)
+        return changed
+
+    # ----------------------------------------------------------- account --
+    def _mirror(self, va: VenueAccount) -> tuple[AccountState, list[str]]:
+        """Make the store's positions and cash equal to the venue's (the venue
+        is the truth for a real account); returns the differences found."""
+        diffs = []
+        with self.db.transaction() as cur:
+            stored = positions.for_account(cur, self.account_name)
+            pos = {}
+            for sym, (qty, avg) in va.positions.items():
+                if abs(qty) <= QTY_EPSILON:
+                    continue
+                if avg is None:
+                    old = stored.get(sym)
+                    avg = old.avg_price if old is not None else self._last_buy_price(cur, sym)
+                pos[sym] = Position(sym, float(qty), float(avg or 0.0))
+            for sym in sorted(set(stored) | set(pos)):
+                a = stored[sym].qty if sym in stored else 0.0
+                b = pos[sym].qty if sym in pos else 0.0
+                if abs(a - b) > QTY_EPSILON:
+                    diffs.append(f"position {sym}: store {a:g}, venue {b:g} (venue wins)")
+            positions.replace_all(cur, self.account_name, pos)
+            have = cash.ensure(cur, self.account_name, va.cash)
+            if abs(have - va.cash) > 1e-9:
+                cash.add(cur, self.account_name, va.cash - have)
+        return AccountState(va.cash, pos), diffs
+
+    def _last_buy_price(self, cur, symbol: str) -> float | None:
+        cur.execute("""SELECT price::float8 FROM fills WHERE account = %s AND symbol = %s AND side = 'buy'
+                       ORDER BY id DESC LIMIT 1""", (self.account_name, symbol))
+        r = cur.fetchone()
+        return float(r[0]) if r else None
+
+    def account(self) -> AccountState:
+        state, _diffs = self._mirror(self._read("account", self._venue_account))
+        return state
+
+    def reconcile(self) -> list[str]:
+        """At start: open orders and positions against the venue. Orders the
+        venue has that the bot never made are reported as external and not
+        adopted. Raises BrokerError/BrokerUnavailable if the venue cannot be
+        read: the bot does not trade (and sends no READY=1) until this succeeds."""
+        notes = []
+        venue_open = self._read("open orders", self._venue_open_orders)
+        with self.db.transaction() as cur:
+            ours = {vo.client_order_id for vo in venue_open
+                    if vo.client_order_id and orders.get(cur, vo.client_order_id) is not None}
+        for vo in venue_open:
+            if vo.client_order_id not in ours:
+                msg = (f"external order {vo.client_order_id or '-'} (venue id {vo.broker_order_id}): {vo.side} "
+                       f"{vo.qty:g} {vo.symbol} {vo.status}; not made by this bot, not adopted")
+                log.warning("%s: %s", self.name, msg)
+                notes.append(msg)
+        for res in self.sync():
+            notes.append(f"resolved {res.client_order_id}: {res.status} (filled {res.filled_qty:g})")
+        state, diffs = self._mirror(self._read("account", self._venue_account))
+        notes.extend(diffs)
+        notes.append(f"{self.name}: cash {state.cash:.2f}, {len(state.positions)} positions, "
+                     f"{len(venue_open)} open orders at the venue")
+        return notes

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..store import Database, cash, fills, orders, positions
-from .base import AccountState, OrderRequest, OrderResult
+from .base import AccountState, OrderRequest, OrderResult, make_client_order_id
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,12 @@ class SimBroker:
         self.initial_cash = float(initial_cash)
         self.fee_rate = fee_bps / 1e4
         self.slip_rate = slippage_bps / 1e4
+
+    def new_client_order_id(self, name: str, epoch: int) -> str:
+        return make_client_order_id(name, epoch)
+
+    def sync(self) -> list[OrderResult]:
+        return []  # a sim order is settled inside submit(); nothing is ever left open
 
     def reconcile(self) -> list[str]:
         notes = []
@@ -48,6 +54,8 @@ class SimBroker:
     def submit(self, req: OrderRequest) -> OrderResult:
         if req.side not in ("buy", "sell") or not req.qty > 0:
             return self._reject(req, f"invalid order {req.side} {req.qty}")
+        if req.order_type != "market":
+            return self._reject(req, f"sim: {req.order_type} orders are not simulated (market only)")
         q = float(self.quote([req.symbol])[0])
         if not math.isfinite(q) or q <= 0:
             return self._reject(req, f"no price for {req.symbol}")

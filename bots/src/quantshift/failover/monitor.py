@@ -135,6 +135,8 @@ class MonitorMetrics:
 class Services(Protocol):
     def start(self, units: list[str], timeout: float) -> None: ...
 
+    def is_active(self, unit: str) -> bool: ...
+
 
 class Systemd:
     """Type=notify units: `systemctl start` returns once the bot sent READY=1."""
@@ -142,6 +144,9 @@ class Systemd:
     def start(self, units: list[str], timeout: float) -> None:
         subprocess.run(["systemctl", "start", *units], check=True, timeout=timeout,
                        capture_output=True, text=True)
+
+    def is_active(self, unit: str) -> bool:
+        return subprocess.run(["systemctl", "is-active", "--quiet", unit], timeout=10).returncode == 0
 
 
 def post_alert(url: str, payload: dict, timeout: float = 5.0) -> bool:
@@ -181,6 +186,7 @@ class FailoverMonitor:
         self.metrics.declare_accounts(monitored.accounts)
         self.alert = alert or (lambda payload: post_alert(cfg.alert_webhook_url, payload))
         self._db_was_up = True
+        self._activated: set[str] = set()  # accounts this process brought up here
         self._stop = threading.Event()
 
     # -- observing --
@@ -224,95 +230,120 @@ class FailoverMonitor:
             self.metrics.primary_age.labels(account=account).set(min(age, 1e9))
         if not obs.holders:
             return "no_lease"
-        if all(obs.holders.get(a) == self.cfg.host_id for a in self.m.accounts):
-            return "primary_here"
-        if any(obs.holders.get(a) == self.cfg.host_id for a in self.m.accounts):
-            # A takeover crashed half-way: finish it (every step is idempotent).
-            return self.fail_over(obs, resumed=True)
-        stale = [a for a in self.m.accounts
-                 if a in obs.holders and obs.expired[a] and obs.ages[a] > self.cfg.stale_threshold_seconds]
-        if len(stale) < len(self.m.accounts):
-            return "healthy"
-        if obs.since_last_failover is not None and obs.since_last_failover < self.cfg.cooldown_seconds:
-            log.warning("primary stale but the last failover was %.0f s ago (cooldown %.0f s)",
-                        obs.since_last_failover, self.cfg.cooldown_seconds)
-            return "cooldown"
-        return self.fail_over(obs)
+        me = self.cfg.host_id
+        # The failover moves the whole host (bots, Redis master) and only when every
+        # account there is stale: one hung bot beside a live sibling is the watchdog's
+        # job (it restarts the bot), not a reason to split the accounts over two hosts.
+        elsewhere = [a for a in self.m.accounts if a in obs.holders and obs.holders[a] != me]
+        stale = [a for a in elsewhere if obs.expired[a] and obs.ages[a] > self.cfg.stale_threshold_seconds]
+        if stale and len(stale) < len(elsewhere):
+            log.warning("%s stale on %s but %s alive there: no failover (the watchdog restarts hung bots)",
+                        stale, obs.holders[stale[0]], sorted(set(elsewhere) - set(stale)))
+            stale = []
+        # Held here but not yet brought up by this process: a takeover that crashed
+        # half-way, finished now (every step is idempotent).
+        unfinished = [a for a in self.m.accounts if obs.holders.get(a) == me and a not in self._activated]
+        if unfinished:
+            running = [a for a in unfinished if self.services.is_active(self._unit(a))]
+            self._activated.update(running)  # already up (e.g. this monitor restarted): nothing to redo
+            unfinished = [a for a in unfinished if a not in running]
+        if stale and obs.since_last_failover is not None and obs.since_last_failover < self.cfg.cooldown_seconds:
+            log.warning("primary stale for %s but the last failover was %.0f s ago (cooldown %.0f s)",
+                        stale, obs.since_last_failover, self.cfg.cooldown_seconds)
+            stale = []
+            if not unfinished:
+                return "cooldown"
+        if stale or unfinished:
+            return self.fail_over(obs, stale, unfinished)
+        return "primary_here" if all(obs.holders.get(a) == me for a in self.m.accounts) else "healthy"
 
     # -- acting --
-    def fail_over(self, obs: Observation, resumed: bool = False) -> str:
+    def fail_over(self, obs: Observation, stale: list[str], unfinished: list[str]) -> str:
         me = self.cfg.host_id
-        old = next((h for h in obs.holders.values() if h != me), None)
+        old = next((obs.holders[a] for a in stale), None) or next(
+            (h for h in obs.holders.values() if h != me), None)
         t0 = time.monotonic()
         steps: dict[str, float] = {}
-        log.warning("%s failover: primary %s stale (heartbeat age %s)", "resuming" if resumed else "starting",
-                    old, {a: round(x, 1) for a, x in obs.ages.items()})
+        log.warning("failover of %s from %s (heartbeat age %s)%s", stale or unfinished, old,
+                    {a: round(obs.ages[a], 1) for a in stale}, f"; finishing {unfinished}" if unfinished else "")
 
-        # 1. take the leases (compare-and-set on expiry, epoch + 1)
+        # 1. take the stale leases (compare-and-set on expiry, epoch + 1)
         t = time.monotonic()
         epochs: dict[str, int] = {}
+        ll = leader_lease.LeaderLease(self.db)
         try:
-            for account in self.m.accounts:
-                lease = leader_lease.LeaderLease(self.db).take_over_if_expired(account, me, self.m.lease_ttl_seconds)
+            for account in stale:
+                lease = ll.take_over_if_expired(account, me, self.m.lease_ttl_seconds)
                 if lease is None:
-                    current = leader_lease.LeaderLease(self.db).current(account)
-                    if current is None or current.holder != me:
-                        # Someone renewed or took it: the primary is alive after all.
-                        log.warning("lease %s not taken (holder %s): failover abandoned", account,
-                                    current.holder if current else None)
-                        self.metrics.failovers.labels(account=account, result="failed").inc()
-                        return "lease_not_taken"
-                    lease = current
+                    # Renewed or taken meanwhile: that primary is alive after all.
+                    log.warning("lease %s not taken: renewed by its holder meanwhile", account)
+                    self.metrics.failovers.labels(account=account, result="failed").inc()
+                    continue
                 epochs[account] = lease.epoch
+            for account in unfinished:
+                epochs[account] = ll.current(account).epoch
+            mine = [a for a in self.m.accounts if (c := ll.current(a)) is not None and c.holder == me]
         except DatabaseUnavailable as e:
             log.error("database lost during takeover: %s", e)
             return "db_unreachable"
         steps["lease"] = time.monotonic() - t
+        if not epochs:
+            return "lease_not_taken"
+        accounts = [a for a in self.m.accounts if a in epochs]
 
-        # 2. promote the local Redis (a cache: failure degrades, never blocks trading)
+        # 2. promote the local Redis once this host trades every account (a whole-host
+        # failover); a cache, so a failure degrades the bots but never blocks them
         t = time.monotonic()
-        redis_detail = "ok"
-        try:
-            r = redis_role.client(self.m.redis.url, self.m.redis.password)
-            before = redis_role.promote(r, self.cfg.redis_replication_file or None)
-            if before.role == "slave":
-                redis_detail = f"was replica, link_up={before.link_up}, last_io={before.last_io_seconds}s"
-        except Exception as e:  # redis errors, OSError on the role file
-            redis_detail = f"failed: {type(e).__name__}: {e}"
-            log.error("redis promotion failed: %s", redis_detail)
+        redis_detail = "kept (not every account moved here)"
+        if len(mine) == len(self.m.accounts):
+            try:
+                r = redis_role.client(self.m.redis.url, self.m.redis.password)
+                before = redis_role.promote(r, self.cfg.redis_replication_file or None)
+                redis_detail = ("promoted; was replica, link_up=%s, last_io=%ss" % (before.link_up, before.last_io_seconds)
+                                if before.role == "slave" else "already master")
+            except Exception as e:  # redis errors, OSError on the role file
+                redis_detail = f"failed: {type(e).__name__}: {e}"
+                log.error("redis promotion failed: %s", redis_detail)
         steps["redis"] = time.monotonic() - t
 
         # 3. start the bots and wait for READY=1 (they renew the lease and report PRIMARY)
         t = time.monotonic()
+        units = [self._unit(a) for a in accounts]
         try:
-            self.services.start(self.m.units, self.cfg.ready_timeout_seconds)
+            self.services.start(units, self.cfg.ready_timeout_seconds)
+            self._activated.update(accounts)
             result = "success"
         except (subprocess.SubprocessError, OSError) as e:
-            log.error("starting %s failed: %s", self.m.units, e)
+            log.error("starting %s failed: %s", units, e)
             result = "failed"
         steps["start_bots"] = time.monotonic() - t
         total = time.monotonic() - t0
 
         # 4. alert, 5. event rows, 6. metrics
-        payload = {"severity": "critical", "event": "failover", "result": result, "from": old, "to": me,
-                   "epochs": epochs, "duration_seconds": round(total, 3),
+        payload = {"severity": "critical", "event": "failover", "result": result, "accounts": accounts,
+                   "from": old, "to": me, "epochs": epochs, "duration_seconds": round(total, 3),
                    "steps": {k: round(v, 3) for k, v in steps.items()}, "redis": redis_detail,
-                   "summary": f"QuantShift failover {old} -> {me}: {result} in {total:.1f} s"}
+                   "summary": f"QuantShift failover of {', '.join(accounts)} {old} -> {me}: {result} in {total:.1f} s"}
         self.alert(payload)
         try:
             with self.db.transaction() as cur:
-                for account in self.m.accounts:
+                for account in accounts:
                     failover_events.record(cur, "failover", account=account, from_holder=old, to_holder=me,
-                                           epoch=epochs.get(account), duration_seconds=total,
+                                           epoch=epochs[account], duration_seconds=total,
                                            detail=json.dumps({"result": result, "steps": payload["steps"],
-                                                              "redis": redis_detail, "resumed": resumed}))
+                                                              "redis": redis_detail,
+                                                              "resumed": account in unfinished}))
         except DatabaseUnavailable as e:
             log.error("failover event not recorded: %s", e)
-        for account in self.m.accounts:
+        for account in accounts:
             self.metrics.failovers.labels(account=account, result=result).inc()
             self.metrics.last_duration.labels(account=account).set(total)
-        log.warning("failover %s -> %s %s in %.2f s (steps %s)", old, me, result, total, payload["steps"])
+        log.warning("failover of %s %s -> %s %s in %.2f s (steps %s, redis %s)", accounts, old, me, result, total,
+                    payload["steps"], redis_detail)
         return "failover_" + result
+
+    def _unit(self, account: str) -> str:
+        return self.m.units[self.m.accounts.index(account)]
 
     # -- loop --
     def run(self) -> int:

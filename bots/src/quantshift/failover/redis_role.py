@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 
 import redis
+
+
+ROLE_FILE_HEADER = "# Runtime replication role: written at first deploy, then by the failover steps.\n"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ def state(r: redis.Redis) -> ReplicaState:
 
 def write_role_file(path: str, master: tuple[str, int] | None) -> None:
     """Atomically replace the included role file, keeping its owner and mode."""
-    lines = [f"# Runtime replication role, written by quantshift at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"]
+    # Same text as the redis role's replication.conf.j2, so a later site.yml run
+    # sees the file as it would write it (tests/test_redis_role_file.py).
+    lines = [ROLE_FILE_HEADER]
     if master is not None:
         lines.append(f"replicaof {master[0]} {master[1]}\n")
     directory = os.path.dirname(path) or "."
@@ -62,6 +66,13 @@ def write_role_file(path: str, master: tuple[str, int] | None) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def pause_writes(r: redis.Redis, seconds: float) -> None:
+    """Hold every write on this master for `seconds` (CLIENT PAUSE ... WRITE): with
+    no write accepted, a replica that caught up has everything, so the switch of
+    roles loses nothing. The pause ends by itself, or when REPLICAOF demotes it."""
+    r.execute_command("CLIENT", "PAUSE", str(int(seconds * 1000)), "WRITE")
 
 
 def promote(r: redis.Redis, role_file: str | None) -> ReplicaState:

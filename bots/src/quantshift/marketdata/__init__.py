@@ -13,13 +13,13 @@ import redis
 from .base import Bars, BarRow, MarketDataSource
 from .cache import BarCache
 from .csv_replay import CsvReplaySource
-from .remote import AdapterNotImplemented, AlpacaSource, CcxtSource, ExtraMissing
+from .remote import AdapterConfigError, AdapterNotImplemented, AlpacaSource, CcxtSource, ExtraMissing
 from .synthetic import SyntheticSource
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Bars", "BarRow", "MarketDataSource", "BarCache", "CsvReplaySource", "SyntheticSource",
-           "AlpacaSource", "CcxtSource", "ExtraMissing", "AdapterNotImplemented", "MarketData", "FetchResult", "build_source"]
+           "AlpacaSource", "CcxtSource", "ExtraMissing", "AdapterConfigError", "AdapterNotImplemented", "MarketData", "FetchResult", "build_source"]
 
 
 def build_source(cfg) -> MarketDataSource:
@@ -30,9 +30,12 @@ def build_source(cfg) -> MarketDataSource:
     if md.source == "csv":
         return CsvReplaySource(md.csv_path, cfg.symbols, tf, start_index=md.lookback_bars)
     if md.source == "alpaca":
-        return AlpacaSource(cfg.symbols, tf)
+        return AlpacaSource(cfg.symbols, tf, api_key=md.api_key, api_secret=md.api_secret, feed=md.feed,
+                            base_url=md.base_url, timeout_seconds=cfg.broker.timeout_seconds)
     if md.source == "ccxt":
-        return CcxtSource(cfg.symbols, tf, exchange=cfg.broker.exchange)
+        return CcxtSource(cfg.symbols, tf, exchange=cfg.broker.exchange, paper=cfg.broker.paper,
+                          api_key=md.api_key, api_secret=md.api_secret, base_url=md.base_url,
+                          timeout_seconds=cfg.broker.timeout_seconds)
     raise ValueError(md.source)
 
 

@@ -1,20 +1,43 @@
-"""Alpaca and ccxt market data sources: the interface (MarketDataSource) is
-fixed, the network code lands with the broker adapters (a later issue).
-Selecting one is a configuration error at start (exit 78) with a clear message
-- naming the missing extra if it is not installed - rather than a failure in
-every cycle."""
+"""Alpaca and ccxt market data: what the two network sources share.
+
+* the errors that make a selected adapter unusable at start (exit 78 in the
+  CLI, never a failure in every cycle): a missing extra, missing credentials,
+  an unknown exchange id;
+* `BarWindow`: bars kept in memory per symbol, so after the first (wide,
+  paginated) request each cycle asks the venue only for the bars it has not
+  seen, and the symbols' bars are aligned on one time grid (equities have
+  gaps: a symbol without a bar in a minute keeps its last close, volume 0);
+* `AlpacaSource` / `CcxtSource`: the constructors `build_source` calls; the
+  network code lives in `alpaca_bars.py` / `ccxt_bars.py`, imported only when
+  selected (the extras are optional).
+"""
 from __future__ import annotations
 
 import importlib.util
+import logging
+import math
 from typing import Sequence
+
+import numpy as np
+
+from .base import Bars
+
+log = logging.getLogger(__name__)
 
 
 class ExtraMissing(Exception):
-    """A selected adapter needs an optional dependency that is not installed."""
+    """A selected adapter cannot start: an optional dependency is not installed
+    (or, through AdapterConfigError, its configuration cannot work)."""
+
+
+class AdapterConfigError(ExtraMissing):
+    """A selected adapter cannot start with this configuration/environment:
+    credentials missing, unknown exchange id, no sandbox for paper trading.
+    Subclasses ExtraMissing so the CLI reports it the same way (one line, exit 78)."""
 
 
 class AdapterNotImplemented(Exception):
-    """A selected adapter's network code is not in this version."""
+    """Kept for callers of earlier versions; no adapter raises it any more."""
 
 
 def require_extra(module: str, extra: str, what: str) -> None:
@@ -22,18 +45,80 @@ def require_extra(module: str, extra: str, what: str) -> None:
         raise ExtraMissing(f"{what} needs the '{extra}' extra: pip install 'quantshift[{extra}]'")
 
 
-class _RemoteSource:
-    module = extra = what = ""
-
-    def __init__(self, symbols: Sequence[str], timeframe_seconds: int, **options):
-        require_extra(self.module, self.extra, self.what)
-        raise AdapterNotImplemented(f"{self.what}: network access is not implemented in this version; "
-                                    f"use marketdata.source: synthetic or csv")
+def require_credentials(what: str, **named: str | None) -> None:
+    """named: environment variable name -> value. The message names the variable."""
+    for var, value in named.items():
+        if not value:
+            raise AdapterConfigError(f"{what} needs {var} in the environment (/opt/quantshift/.env)")
 
 
-class AlpacaSource(_RemoteSource):
-    module, extra, what = "alpaca", "alpaca", "marketdata.source alpaca"
+class BarWindow:
+    """Recent bars per symbol (open time -> o, h, l, c, v), trimmed to `keep` bars."""
+
+    def __init__(self, timeframe_seconds: int, keep: int):
+        self.tf = int(timeframe_seconds)
+        self.keep = int(keep)
+        self._bars: dict[str, dict[int, tuple[float, float, float, float, float]]] = {}
+
+    def add(self, symbol: str, ts: int, o: float, h: float, l: float, c: float, v: float) -> None:
+        self._bars.setdefault(symbol, {})[int(ts)] = (float(o), float(h), float(l), float(c), float(v))
+
+    def trim(self) -> None:
+        for s, d in self._bars.items():
+            if len(d) > self.keep:
+                for t in sorted(d)[: len(d) - self.keep]:
+                    del d[t]
+
+    def last_ts(self, symbol: str) -> int | None:
+        d = self._bars.get(symbol)
+        return max(d) if d else None
+
+    def count(self, symbol: str, end_ts: int) -> int:
+        return sum(1 for t in self._bars.get(symbol, ()) if t <= end_ts)
+
+    def last_close(self, symbol: str) -> float:
+        d = self._bars.get(symbol)
+        return d[max(d)][3] if d else math.nan
+
+    def bars(self, symbols: Sequence[str], end_ts: int, n: int) -> Bars:
+        """The newest n bars up to end_ts on the union time grid of `symbols`.
+        Missing bars repeat the previous close with volume 0; before a symbol's
+        first known bar the values are NaN (no signal, never a made-up price)."""
+        grid = sorted({t for s in symbols for t in self._bars.get(s, ()) if t <= end_ts})
+        grid = grid[-n:]
+        T, m = len(grid), len(symbols)
+        if T == 0:
+            raise LookupError(f"no bars up to {end_ts} for any of {len(symbols)} symbols")
+        arr = np.full((5, T, m), np.nan)
+        for j, s in enumerate(symbols):
+            d = self._bars.get(s, {})
+            earlier = [t for t in d if t < grid[0]]
+            prev = d[max(earlier)][3] if earlier else math.nan
+            for i, t in enumerate(grid):
+                b = d.get(t)
+                if b is not None:
+                    arr[:, i, j] = b
+                    prev = b[3]
+                elif not math.isnan(prev):
+                    arr[:, i, j] = (prev, prev, prev, prev, 0.0)
+        missing = [s for s in symbols if not self._bars.get(s)]
+        if missing:
+            log.warning("no bars for %d symbol(s): %s", len(missing), ", ".join(missing[:10]))
+        return Bars(tuple(symbols), np.asarray(grid, dtype=np.int64), arr[0], arr[1], arr[2], arr[3], arr[4],
+                    self.tf)
 
 
-class CcxtSource(_RemoteSource):
-    module, extra, what = "ccxt", "ccxt", "marketdata.source ccxt"
+def AlpacaSource(symbols: Sequence[str], timeframe_seconds: int, **options):
+    """marketdata.source alpaca: multi-symbol /v2/stocks/bars through alpaca-py."""
+    require_extra("alpaca", "alpaca", "marketdata.source alpaca")
+    from .alpaca_bars import AlpacaBarsSource
+
+    return AlpacaBarsSource(symbols, timeframe_seconds, **options)
+
+
+def CcxtSource(symbols: Sequence[str], timeframe_seconds: int, **options):
+    """marketdata.source ccxt: fetch_ohlcv per symbol through ccxt (rate-limited)."""
+    require_extra("ccxt", "ccxt", "marketdata.source ccxt")
+    from .ccxt_bars import CcxtBarsSource
+
+    return CcxtBarsSource(symbols, timeframe_seconds, **options)

@@ -36,7 +36,11 @@ class Database:
             return self._conn
         kwargs = dict(connect_timeout=self._connect_timeout, application_name=self._application_name,
                       options=f"-c statement_timeout={self._statement_timeout_ms} -c timezone=UTC",
-                      keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+                      keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+                      # A partition drops packets silently: without this a query on an open
+                      # connection hangs for minutes, and a primary could not even notice
+                      # that it must stop trading.
+                      tcp_user_timeout=self._connect_timeout * 1000)
         if self._password:
             kwargs["password"] = self._password
         try:

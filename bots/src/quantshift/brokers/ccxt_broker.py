@@ -1,0 +1,157 @@
+"""ccxt broker (spot): exchange id from config, market and limit orders with
+the exchange's client-order-id parameter (ccxt's unified `clientOrderId`,
+sent as newClientOrderId on binance, cl_ord_id on kraken, client_order_id on
+coinbase), balances as cash (the quote currency) and positions (the base
+currencies of the configured symbols). The order-safety rules live in
+RemoteBroker.
+
+Binance accepts a repeated newClientOrderId once the earlier order is no
+longer open, so an order is never sent again without first proving by lookup
+that the exchange does not have it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from ..config import ENV_EXCHANGE_KEY, ENV_EXCHANGE_SECRET
+from ..marketdata.remote import AdapterConfigError, require_credentials, require_extra
+from ..store import Database
+from .base import OrderRequest
+from .remote import RemoteBroker
+from .retry import RetryPolicy
+from .venue import VenueAccount, VenueNotFound, VenueOrder, VenueRejected
+
+log = logging.getLogger(__name__)
+
+_STATUS = {"closed": "FILLED", "canceled": "CANCELED", "expired": "CANCELED", "rejected": "REJECTED"}
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """'BTC/USDT' -> ('BTC', 'USDT'); ccxt unified symbols are BASE/QUOTE[:SETTLE]."""
+    if "/" not in symbol:
+        raise AdapterConfigError(f"symbols: {symbol!r} is not a ccxt unified symbol (BASE/QUOTE, e.g. BTC/USDT)")
+    base, quote = symbol.split("/", 1)
+    return base, quote.split(":", 1)[0]
+
+
+class CcxtBroker(RemoteBroker):
+    name = "ccxt"
+
+    def __init__(self, db: Database, account: str, symbols: Sequence[str], *, exchange_id: str,
+                 api_key: str | None, api_secret: str | None, paper: bool = True, base_url: str | None = None,
+                 timeout_seconds: float = 10.0, retry: RetryPolicy | None = None, sleep=None):
+        require_extra("ccxt", "ccxt", "broker.kind ccxt")
+        require_credentials("broker.kind ccxt", **{ENV_EXCHANGE_KEY: api_key, ENV_EXCHANGE_SECRET: api_secret})
+        quotes = {split_symbol(s)[1] for s in symbols}
+        if len(quotes) != 1:
+            raise AdapterConfigError(f"symbols: the ccxt broker trades against one quote currency, got "
+                                     f"{', '.join(sorted(quotes))}")
+        super().__init__(db, account, retry=retry, sleep=sleep)
+        from . import ccxt_client
+
+        self._cc = ccxt_client
+        self.exchange_id = exchange_id
+        self.profile = ccxt_client.profile(exchange_id)
+        self.coid_max_len = self.profile.coid_max_len
+        self.exchange = ccxt_client.make_exchange(exchange_id, api_key=api_key, api_secret=api_secret, paper=paper,
+                                                  base_url=base_url, timeout_seconds=timeout_seconds)
+        self.symbols = list(symbols)
+        self.quote = quotes.pop()
+        log.info("ccxt broker: %s %s%s", exchange_id, "sandbox" if paper else "LIVE",
+                 f" (override {base_url})" if base_url else "")
+
+    @classmethod
+    def from_config(cls, cfg, db: Database, **kw) -> "CcxtBroker":
+        b = cfg.broker
+        return cls(db, cfg.name, cfg.symbols, exchange_id=b.exchange, api_key=b.api_key, api_secret=b.api_secret,
+                   paper=b.paper, base_url=b.base_url, timeout_seconds=b.timeout_seconds, **kw)
+
+    def _translate(self, exc: Exception):
+        return self._cc.translate(exc, self.exchange)
+
+    def _markets(self) -> dict:
+        return self.exchange.load_markets()  # cached by ccxt after the first call
+
+    def _before_send(self, req: OrderRequest) -> str | None:
+        markets = self._read("load markets", self._markets)
+        if req.symbol not in markets:
+            return f"{self.exchange_id} has no market {req.symbol}"
+        return None
+
+    # -------------------------------------------------------- conversion --
+    def to_venue_order(self, o: dict) -> VenueOrder:
+        filled = float(o.get("filled") or 0.0)
+        status = _STATUS.get(o.get("status") or "") or ("PARTIALLY_FILLED" if filled > 0 else "ACCEPTED")
+        avg = o.get("average")
+        if not avg and filled > 0 and o.get("cost"):
+            avg = float(o["cost"]) / filled
+        symbol = o.get("symbol") or ""
+        base = symbol.split("/", 1)[0] if "/" in symbol else None
+        fee = 0.0
+        for f in (o.get("fees") or ([o["fee"]] if o.get("fee") else [])):
+            cost, cur = f.get("cost"), f.get("currency")
+            if not cost:
+                continue
+            if cur == self.quote:
+                fee += float(cost)
+            elif cur == base and avg:
+                fee += float(cost) * float(avg)  # binance charges a buy's fee in the bought asset
+            else:
+                log.debug("fee of %s %s on %s not converted to %s", cost, cur, o.get("id"), self.quote)
+        reason = f"{self.exchange_id} status {(o.get('info') or {}).get('status', o.get('status'))}" \
+            if status in ("CANCELED", "REJECTED") else None
+        return VenueOrder(client_order_id=o.get("clientOrderId"), broker_order_id=str(o["id"]) if o.get("id") else None,
+                          symbol=symbol, side=o.get("side") or "", qty=float(o.get("amount") or 0.0), status=status,
+                          filled_qty=filled, avg_price=float(avg) if avg and filled > 0 else None, fee=fee,
+                          reason=reason)
+
+    # ------------------------------------------------------- venue calls --
+    def _venue_submit(self, req: OrderRequest) -> VenueOrder:
+        ex = self.exchange
+        amount = float(ex.amount_to_precision(req.symbol, req.qty))
+        if amount <= 0:
+            raise VenueRejected(f"quantity {req.qty} is below the lot size of {req.symbol}")
+        price = req.limit_price if req.order_type == "limit" else None
+        o = ex.create_order(req.symbol, req.order_type, req.side, amount, price,
+                            {"clientOrderId": req.client_order_id})
+        return self.to_venue_order(o)
+
+    def _venue_find(self, client_order_id: str, symbol: str | None) -> VenueOrder | None:
+        if symbol is None:
+            raise VenueNotFound(f"{client_order_id}: no symbol to look it up with on {self.exchange_id}")
+        ex = self.exchange
+        self._markets()
+        if self.profile.lookup_param:
+            return self.to_venue_order(ex.fetch_order(None, symbol, {self.profile.lookup_param: client_order_id}))
+        candidates = list(ex.fetch_open_orders(symbol))
+        if ex.has.get("fetchClosedOrders"):
+            candidates += ex.fetch_closed_orders(symbol, limit=100)
+        for o in candidates:
+            if o.get("clientOrderId") == client_order_id:
+                return self.to_venue_order(o)
+        return None
+
+    def _venue_open_orders(self) -> list[VenueOrder]:
+        import ccxt
+
+        self._markets()
+        try:
+            rows = self.exchange.fetch_open_orders()
+        except ccxt.ArgumentsRequired:  # exchanges that list open orders per symbol only
+            rows = [o for s in self.symbols for o in self.exchange.fetch_open_orders(s)]
+        return [self.to_venue_order(o) for o in rows]
+
+    def _venue_account(self) -> VenueAccount:
+        markets = self._markets()
+        bal = self.exchange.fetch_balance()
+        cash = float((bal.get(self.quote) or {}).get("free") or 0.0)
+        pos = {}
+        for s in self.symbols:
+            base, _quote = split_symbol(s)
+            total = float((bal.get(base) or {}).get("total") or 0.0)
+            # Below the minimum order size a balance cannot be sold: dust, not a position.
+            dust = ((markets.get(s) or {}).get("limits") or {}).get("amount", {}).get("min") or 0.0
+            if total > 0 and total >= float(dust):
+                pos[s] = (total, None)
+        return VenueAccount(cash=cash, positions=pos)

@@ -1,0 +1,72 @@
+"""Back-off with full jitter for venue calls, and the hooks through which the
+network adapters report to the bot's metrics.
+
+Every HTTP request an adapter makes is observed in `api_latency_seconds`;
+every rate limit or transient failure is counted in
+`cycle_errors_total{type}` (`broker` for the broker, `data` for market data)
+before the adapter backs off. Jitter keeps the primary and a restarted bot
+(or many bots behind one NAT) from retrying in lock-step.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4            # tries per call, the first included
+    base_seconds: float = 0.5    # first back-off ceiling; doubles per attempt
+    cap_seconds: float = 8.0     # no single pause is longer
+    fill_wait_seconds: float = 3.0  # how long submit() waits for a market order to fill
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Full jitter (uniform in [0, min(cap, base * 2^(attempt-1))]); a venue's
+        Retry-After is honoured up to the cap."""
+        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        d = (rng or random).uniform(0.0, ceiling)
+        if retry_after is not None and retry_after > 0:
+            d = max(d, min(float(retry_after), self.cap_seconds))
+        return d
+
+
+class Telemetry:
+    """What an adapter reports. A no-op until the bot calls instrument()."""
+
+    def __init__(self, error_type: str, *, sleep: Callable[[float], None] = time.sleep):
+        self.error_type = error_type
+        self.metrics = None
+        self.keepalive: Callable[[], None] | None = None
+        self._sleep = sleep
+
+    def attach(self, metrics=None, keepalive: Callable[[], None] | None = None) -> None:
+        self.metrics = metrics
+        self.keepalive = keepalive
+
+    def error(self) -> None:
+        if self.metrics is not None:
+            self.metrics.record_error(self.error_type)
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.metrics is not None:
+                self.metrics.api_latency.observe(time.perf_counter() - t0)
+
+    def pause(self, seconds: float) -> None:
+        """Sleep in slices, pinging the systemd watchdog between them: a back-off
+        must never look like a hung loop."""
+        end = time.monotonic() + max(0.0, seconds)
+        while True:
+            if self.keepalive is not None:
+                self.keepalive()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._sleep(min(1.0, left))

@@ -1,0 +1,89 @@
+"""Planned switchover steps (failover.yml / failback.yml call these through
+`quantshift-ha`): read the cluster state, wait for Redis to catch up, hand the
+leases over, wait for the new primary's bots. Host-level steps (stopping and
+starting units) stay in the playbooks; the lease and Redis logic lives here only.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..store import heartbeat, leader_lease
+from ..store.db import Database
+from . import redis_role
+from .monitor import MonitorConfig, Monitored
+
+
+@dataclass
+class ClusterState:
+    leases: dict[str, dict]          # account -> lease as_dict()
+    heartbeats: dict[str, dict]      # account -> {host: {age_seconds, is_primary, status}}
+    redis: dict                      # local Redis: role, link_up, last_io_seconds, offset
+
+    def as_dict(self) -> dict:
+        return {"leases": self.leases, "heartbeats": self.heartbeats, "redis": self.redis}
+
+
+def cluster_state(cfg: MonitorConfig, m: Monitored, db: Database) -> ClusterState:
+    leases, beats = {}, {}
+    with db.transaction() as cur:
+        for account in m.accounts:
+            lease = leader_lease.current(cur, account)
+            leases[account] = lease.as_dict() if lease else None
+            beats[account] = {s.host_id: {"age_seconds": round(s.age_seconds, 3), "is_primary": s.is_primary,
+                                          "status": s.status} for s in heartbeat.for_account(cur, account)}
+    try:
+        st = redis_role.state(redis_role.client(m.redis.url, m.redis.password))
+        rinfo = {"role": st.role, "link_up": st.link_up, "last_io_seconds": st.last_io_seconds, "offset": st.offset}
+    except Exception as e:  # Redis down is a state to report, not a crash
+        rinfo = {"role": "unreachable", "error": type(e).__name__}
+    return ClusterState(leases, beats, rinfo)
+
+
+def wait_replica_caught_up(m: Monitored, master_host: str, master_port: int, timeout: float) -> float:
+    """With writes stopped on the master, wait until the local replica's offset
+    equals the master's. Returns the seconds waited; raises TimeoutError."""
+    local = redis_role.client(m.redis.url, m.redis.password)
+    master = redis_role.client(f"redis://{master_host}:{master_port}/0", m.redis.password)
+    t0 = time.monotonic()
+    while True:
+        master_offset = int(master.info("replication")["master_repl_offset"])
+        st = redis_role.state(local)
+        if st.role == "slave" and st.link_up and st.offset >= master_offset:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"replica at offset {st.offset}, master at {master_offset} after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def hand_over(m: Monitored, db: Database, from_host: str, to_host: str) -> dict[str, str]:
+    """Move every account's lease from from_host to to_host (epoch + 1).
+    Idempotent: an account already held by to_host is left as is."""
+    result = {}
+    ll = leader_lease.LeaderLease(db)
+    for account in m.accounts:
+        current = ll.current(account)
+        if current is not None and current.holder == to_host:
+            result[account] = f"unchanged (epoch {current.epoch})"
+            continue
+        lease = ll.hand_over(account, from_host, to_host, m.lease_ttl_seconds)
+        if lease is None:
+            raise RuntimeError(f"lease {account} is held by {current.holder if current else 'nobody'}, "
+                               f"not {from_host}: refusing to hand it over")
+        result[account] = f"changed (epoch {lease.epoch})"
+    return result
+
+
+def wait_primary(m: Monitored, db: Database, host: str, timeout: float, max_age: float) -> float:
+    """Wait until every account's bot on `host` reports PRIMARY with a heartbeat
+    younger than max_age seconds. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        with db.transaction() as cur:
+            ok = all(any(s.host_id == host and s.is_primary and s.age_seconds <= max_age
+                         for s in heartbeat.for_account(cur, account)) for account in m.accounts)
+        if ok:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"bots on {host} did not report PRIMARY within {timeout:.0f} s")
+        time.sleep(0.5)

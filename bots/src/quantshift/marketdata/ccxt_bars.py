@@ -1,0 +1,88 @@
+"""ccxt candles: fetch_ohlcv for every symbol in one batch per cycle, spaced by
+ccxt's rate limiter (enableRateLimit). Exchanges have no multi-symbol candle
+endpoint, so the batch is sequential; after the first fetch each symbol asks
+only for candles since the newest one held, usually one or two.
+
+The exchange's newest candle is the one still forming: only candles that open
+at or before `end_ts` (the newest completed one) are used.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+
+from ..brokers import ccxt_client
+from ..brokers.retry import RetryPolicy, Telemetry
+from ..brokers.venue import read_with_backoff
+from .base import Bars
+from .remote import AdapterConfigError, BarWindow
+
+log = logging.getLogger(__name__)
+
+
+def ccxt_timeframe(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    raise AdapterConfigError(f"marketdata.timeframe: {seconds}s is not a ccxt timeframe")
+
+
+class CcxtBarsSource:
+    self_timed = True
+    max_limit = 1000  # binance spot klines: at most 1000 per request
+
+    def __init__(self, symbols: Sequence[str], timeframe_seconds: int, *, exchange: str, paper: bool = True,
+                 api_key: str | None = None, api_secret: str | None = None, base_url: str | None = None,
+                 timeout_seconds: float = 10.0, retry: RetryPolicy | None = None, sleep=None):
+        self.symbols = tuple(symbols)
+        self.timeframe_seconds = int(timeframe_seconds)
+        self.timeframe = ccxt_timeframe(self.timeframe_seconds)
+        self.exchange = ccxt_client.make_exchange(exchange, api_key=api_key, api_secret=api_secret, paper=paper,
+                                                  base_url=base_url, timeout_seconds=timeout_seconds)
+        if self.timeframe not in (self.exchange.timeframes or {self.timeframe: None}):
+            raise AdapterConfigError(f"marketdata.timeframe: {exchange} has no {self.timeframe} candles")
+        self.name = f"ccxt-{exchange}"
+        self.retry = retry or RetryPolicy()
+        self.telemetry = Telemetry("data", **({"sleep": sleep} if sleep else {}))
+        self.window = BarWindow(self.timeframe_seconds, keep=600)
+
+    def instrument(self, metrics=None, keepalive=None) -> None:
+        self.telemetry.attach(metrics, keepalive)
+
+    def latest_bar_ts(self, now: float) -> int:
+        return (int(now // self.timeframe_seconds) - 1) * self.timeframe_seconds
+
+    def _call(self, fn, *args, **kw):
+        with self.telemetry.timed():
+            try:
+                return fn(*args, **kw)
+            except Exception as e:
+                raise ccxt_client.translate(e, self.exchange) from e
+
+    def fetch(self, symbols: Sequence[str], end_ts: int, n: int) -> Bars:
+        symbols = list(symbols)
+        self.window.keep = max(self.window.keep, 2 * n)
+        read_with_backoff(f"{self.name} markets", lambda: self._call(self.exchange.load_markets), self.retry,
+                          self.telemetry)
+        tf = self.timeframe_seconds
+        for s in symbols:
+            if self.telemetry.keepalive is not None:
+                self.telemetry.keepalive()
+            last = self.window.last_ts(s)
+            start = end_ts - (n - 1) * tf if last is None else last  # re-read the newest held: it may have been partial
+            limit = min(self.max_limit, (end_ts - start) // tf + 2)
+            rows = read_with_backoff(f"{self.name} ohlcv {s}",
+                                     lambda: self._call(self.exchange.fetch_ohlcv, s, self.timeframe,
+                                                        since=start * 1000, limit=limit),
+                                     self.retry, self.telemetry)
+            for ts_ms, o, h, l, c, v in rows:
+                ts = int(ts_ms // 1000)
+                if ts <= end_ts:  # the exchange's newest candle is still forming
+                    self.window.add(s, ts, o, h, l, c, v or 0.0)
+        self.window.trim()
+        return self.window.bars(symbols, end_ts, n)
+
+    def quote(self, symbols: Sequence[str], now: float) -> np.ndarray:
+        return np.array([self.window.last_close(s) for s in symbols])

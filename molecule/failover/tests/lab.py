@@ -1,0 +1,193 @@
+"""Drive the lab from the control node: SQL on the arbiter, systemd over SSH,
+podman/nsenter for hard failures, the playbooks, and the single-trader check."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "scripts"))
+from lab_status import KEY, hosts_by_group  # noqa: E402  (the one reader of the lab inventory)
+
+ADDRESSES, GROUPS = hosts_by_group()
+DB_HOST = GROUPS["database"][0]
+BOT_UNITS = ["quantshift-equity.service", "quantshift-crypto.service"]
+ACCOUNTS = ["equity", "crypto"]
+PORTS = {"equity": 9200, "crypto": 9201}
+MONITOR_PORT = 9250
+PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / ".lab/containers.conf")}
+
+
+def ssh(host: str, command: str, input: str | None = None, check: bool = True, timeout: float = 60) -> str:
+    r = subprocess.run(["ssh", "-q", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        f"root@{ADDRESSES[host]}", command], input=input, capture_output=True, text=True,
+                       timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{host}: {command}: rc={r.returncode} {r.stderr.strip()}")
+    return r.stdout
+
+
+def sql(query: str) -> list[list[str]]:
+    out = ssh(DB_HOST, "runuser -u postgres -- psql -X -q -d quantshift -At -F '|' -v ON_ERROR_STOP=1 -f -",
+              input=query)
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+def podman(*args: str, check: bool = True) -> str:
+    r = subprocess.run(["podman", *args], capture_output=True, text=True, env=PODMAN_ENV, timeout=120)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def nsenter_net(container: str, *cmd: str) -> None:
+    pid = podman("inspect", "-f", "{{.State.Pid}}", container)
+    subprocess.run(["nsenter", "-t", pid, "-n", *cmd], check=True, capture_output=True, text=True)
+
+
+def cut(container: str, dst_host: str, port: int) -> None:
+    """Drop every packet from container to dst_host:port (lab-notes: selective partition)."""
+    nsenter_net(container, "nft", "add", "table", "inet", "chaos")
+    nsenter_net(container, "nft", "add", "chain", "inet", "chaos", "out",
+                "{ type filter hook output priority 0; policy accept; }")
+    nsenter_net(container, "nft", "add", "rule", "inet", "chaos", "out", "ip", "daddr", ADDRESSES[dst_host],
+                "tcp", "dport", str(port), "drop")
+
+
+def heal(container: str) -> None:
+    nsenter_net(container, "nft", "delete", "table", "inet", "chaos")
+
+
+def ansible_playbook(playbook: str, *extra: str) -> str:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "QUANTSHIFT_LAB_DIR": str(ROOT / ".lab")}
+    extra_vars = ["-e", f"@{ROOT / 'molecule/failover/vars/chaos.yml'}"]
+    r = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(ROOT / "inventories/lab/hosts.yml"),
+                        *extra_vars, str(ROOT / playbook), *extra], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"{playbook} failed:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+    return r.stdout
+
+
+def recap_changed(output: str) -> int:
+    total = 0
+    for line in output.split("PLAY RECAP", 1)[1].splitlines():
+        if "changed=" in line:
+            total += int(line.split("changed=")[1].split()[0])
+    return total
+
+
+def leases() -> dict[str, tuple[str, int]]:
+    return {a: (h, int(e)) for a, h, e in sql("SELECT account, holder, epoch FROM leader")}
+
+
+def primary_claims() -> dict[str, set[str]]:
+    """account -> hosts whose bot reported PRIMARY in its last heartbeat, within 10 s."""
+    out: dict[str, set[str]] = {a: set() for a in ACCOUNTS}
+    for a, h in sql("SELECT account, host_id FROM bot_status WHERE is_primary "
+                    "AND last_heartbeat > now() - interval '10 seconds'"):
+        out[a].add(h)
+    return out
+
+
+def unit_show(host: str, unit: str, prop: str) -> str:
+    return ssh(host, f"systemctl show -p {prop} --value {unit}").strip()
+
+
+def metric(host: str, port: int, name: str, **labels) -> float | None:
+    """One sample from a live /metrics endpoint; None when unreachable or absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://{ADDRESSES[host]}:{port}/metrics", timeout=3) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
+
+
+def wait_until(what: str, predicate, timeout: float, interval: float = 0.5):
+    t0 = time.monotonic()
+    while True:
+        try:
+            value = predicate()
+        except (RuntimeError, subprocess.TimeoutExpired):
+            value = None
+        if value:
+            return value
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {what}")
+        time.sleep(interval)
+
+
+def single_trader_violations() -> tuple[int, list[str], float]:
+    """Every order must come from the lease holder of its time, under that lease's
+    epoch. Reads the orders and the lease history (init, takeover, handover events)
+    from the arbiter; returns (orders checked, violations, overlap seconds)."""
+    events = sql("SELECT account, to_holder, epoch, extract(epoch from created_at) FROM failover_events "
+                 "WHERE event IN ('lease_init', 'lease_takeover', 'lease_handover') ORDER BY created_at, id")
+    orders = sql("SELECT account, host_id, epoch, extract(epoch from created_at), client_order_id FROM orders "
+                 "ORDER BY created_at, id")
+    timeline: dict[str, list[tuple[float, str, int]]] = {}
+    for account, holder, epoch, t in events:
+        timeline.setdefault(account, []).append((float(t), holder, int(epoch)))
+    violations, overlap = [], 0.0
+    for account, host, epoch, t, coid in orders:
+        t = float(t)
+        periods = [p for p in timeline.get(account, []) if p[0] <= t]
+        if not periods:
+            violations.append(f"{coid}: {account} order by {host} before any lease")
+            continue
+        start, holder, lease_epoch = periods[-1]
+        if (host, int(epoch)) != (holder, lease_epoch):
+            violations.append(f"{coid}: {account} order by {host} epoch {epoch} while {holder} held epoch "
+                              f"{lease_epoch} (since {t - start:.2f} s)")
+            overlap = max(overlap, t - start)
+    return len(orders), violations, overlap
+
+
+class AlertReceiver:
+    """The webhook the failover monitor posts to, on the lab network's gateway."""
+
+    def __init__(self, host: str = "172.29.100.1", port: int = 18080):
+        self.alerts: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.alerts.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@dataclass
+class Timings:
+    rows: list[tuple[str, float, str]] = field(default_factory=list)
+
+    def add(self, name: str, seconds: float, goal: str = "") -> None:
+        self.rows.append((name, seconds, goal))
+        print(f"chaos timing: {name}: {seconds:.1f} s {goal}", flush=True)
