@@ -29,6 +29,17 @@ printf '%-40s %10.1f\n' "containers (create, image cached)" "$t_create"
 printf '%-40s %10.1f  %s\n' "site.yml full converge (fresh hosts)" "$t_converge" "$(recap "$OUT/converge.log")"
 printf '%-40s %10.1f  %s\n' "site.yml idempotent re-run" "$t_idem" "$(recap "$OUT/idempotent.log")"
 
+echo
+echo "bench: failover at the seed's defaults (a few minutes: it waits out the 60 s lease)"
+.venv/bin/python scripts/bench_failover.py
+
+echo
+echo "bench: systemd-analyze security of the bot units (exposure, lower is safer)"
+for unit in quantshift-equity quantshift-crypto quantshift-failover-monitor; do
+  ssh -q -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@172.29.100.100 \
+    "systemd-analyze security $unit.service --no-pager 2>/dev/null | tail -1 | sed 's/^/  $unit: /'"
+done
+
 if [ -f bots/bench/bench_engine.py ]; then
   echo
   echo "bench: trading engine"

@@ -111,23 +111,3 @@ def test_cli_unparsable_yaml_and_missing_file_exit_78(tmp_path):
     r = _run_cli(["--config", str(tmp_path / "nope.yaml")])
     assert r.returncode == 78 and "file not found" in r.stderr
 
-
-def test_selecting_a_broker_whose_extra_is_missing_exits_78(tmp_path):
-    import importlib.util
-
-    if importlib.util.find_spec("ccxt") is not None:
-        pytest.skip("ccxt installed in this venv; the missing-extra path cannot be shown")
-    d = _base()
-    d["broker"]["kind"] = "ccxt"
-    d["database"]["dsn"] = "host=127.0.0.1 port=1 dbname=x connect_timeout=1"
-    from .conftest import free_port
-
-    d["metrics_port"] = free_port()
-    p = tmp_path / "c.yaml"
-    p.write_text(yaml.safe_dump(d))
-    import os
-
-    env = dict(os.environ, QUANTSHIFT_EXCHANGE_API_KEY="k", QUANTSHIFT_EXCHANGE_API_SECRET="s")
-    r = _run_cli(["--config", str(p), "--once"], env=env)
-    assert r.returncode == 78, r.stderr
-    assert "needs the 'ccxt' extra" in r.stderr and "pip install 'quantshift[ccxt]'" in r.stderr

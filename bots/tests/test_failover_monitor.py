@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -72,9 +71,10 @@ def replica_pair(redis_server):
 
 
 def make_monitor(pg_dsn, redis_url, role_file=None, services=None, alerts=None, **over):
-    cfg = MonitorConfig(bot_configs=["unused"], host_id="ct101", check_interval_seconds=0.1,
-                        stale_threshold_seconds=2, cooldown_seconds=300, metrics_port=0,
-                        redis_replication_file=str(role_file) if role_file else "", **over)
+    settings = dict(bot_configs=["unused"], host_id="ct101", check_interval_seconds=0.1,
+                    stale_threshold_seconds=2, cooldown_seconds=300, metrics_port=0,
+                    redis_replication_file=str(role_file) if role_file else "")
+    cfg = MonitorConfig(**{**settings, **over})
     monitored = Monitored(accounts=ACCOUNTS, units=[f"quantshift-{a}.service" for a in ACCOUNTS],
                           lease_ttl_seconds=2, database=config.DatabaseConfig(dsn=pg_dsn),
                           redis=config.RedisConfig(url=redis_url))
@@ -159,6 +159,16 @@ def test_unreachable_database_only_alerts_and_never_promotes(pg_dsn, replica_pai
     assert "replicaof" in role_file.read_text()
     assert [a["event"] for a in alerts] == ["standby_db_unreachable"], "one alert per outage, not per check"
     assert sample(scrape(mon.metrics.port), "quantshift_failover_monitor_db_up") == 0
+
+
+def test_next_check_is_when_the_primarys_lease_runs_out(db, pg_dsn, redis_url):
+    primary_on(db, heartbeat_age=1, lease_left=0.6)
+    mon = make_monitor(pg_dsn, redis_url, check_interval_seconds=10)
+    assert mon.check_once() == "healthy"
+    assert 0.5 < mon.next_check_in() < 1.0
+    primary_on(db, heartbeat_age=1, lease_left=30)
+    mon.check_once()
+    assert mon.next_check_in() == 10
 
 
 def test_cooldown_blocks_a_second_failover_to_this_host(db, pg_dsn, redis_url):

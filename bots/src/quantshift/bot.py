@@ -10,18 +10,18 @@ systemd, STANDBY in STATUS= and `_is_primary 0`.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import __version__
-from .brokers import AlpacaBroker, CcxtBroker, OrderRequest, SimBroker
+from .brokers import AlpacaBroker, BrokerError, CcxtBroker, OrderRequest, SimBroker
 from .config import BotConfig
 from .marketdata import BarCache, MarketData, build_source
 from .metrics import BotMetrics
@@ -60,8 +60,8 @@ def build_broker(cfg: BotConfig, db: Database, md: MarketData):
         return SimBroker(db, cfg.name, md.quote, initial_cash=b.initial_cash, fee_bps=b.fee_bps,
                          slippage_bps=b.slippage_bps)
     if b.kind == "alpaca":
-        return AlpacaBroker(cfg)
-    return CcxtBroker(cfg)
+        return AlpacaBroker.from_config(cfg, db)
+    return CcxtBroker.from_config(cfg, db)
 
 
 class Bot:
@@ -83,6 +83,11 @@ class Bot:
                                                                       cfg.metrics_bind)
         self.notifier = notifier if notifier is not None else Notifier(on_watchdog=self.metrics.record_watchdog)
         self.metrics.declare_strategies(s.name for s in self.strategies)
+        # Network adapters observe every request in api_latency_seconds, count
+        # each back-off in cycle_errors_total, and ping the watchdog while waiting.
+        for part in (self.broker, self.md.source):
+            if hasattr(part, "instrument"):
+                part.instrument(self.metrics, self.notifier.keepalive)
         self.risk = RiskManager(cfg.risk, cfg.broker.qty_decimals)
         self.symbols = list(cfg.symbols)
         self.stop_event = threading.Event()
@@ -227,7 +232,23 @@ class Bot:
         fetch = self.md.latest(self.symbols, cfg.marketdata.lookback_bars)
         self.metrics.symbols_loaded.set(len(fetch.bars.symbols))
         self.notifier.keepalive()
-        for note in self.broker.reconcile():
+        # No trading and no READY=1 until the broker's open orders and positions
+        # have been reconciled with the store.
+        delay = 1.0
+        while True:
+            try:
+                notes = self.broker.reconcile()
+                break
+            except BrokerError as e:
+                self.metrics.record_error("broker")
+                if not wait:
+                    raise StartupError(f"broker reconciliation failed: {e}") from None
+                log.error("broker reconciliation failed: %s; not trading, retrying in %.0fs", e, delay)
+                self.notifier.status(f"waiting for the broker: {e}")
+                if self._sleep(delay):
+                    raise StartupError("stopped while waiting for the broker")
+                delay = min(delay * 2, 30.0)
+        for note in notes:
             log.info("reconcile: %s", note)
         self.notifier.ready(f"ready: {len(self.symbols)} symbols, broker {self.broker.name}")
         log.info("ready: %d symbols, %d strategies, broker %s, data %s", len(self.symbols), len(self.strategies),
@@ -264,6 +285,10 @@ class Bot:
             self.metrics.record_error("db")
             rep.errors.append(f"db: {e}")
             log.error("cycle: database unavailable: %s", e)
+        except BrokerError as e:
+            self.metrics.record_error("broker")
+            rep.errors.append(f"broker: {e}")
+            log.error("cycle: broker: %s", e)
         except Exception as e:
             self.metrics.record_error("internal")
             rep.errors.append(f"internal: {e}")
@@ -279,10 +304,14 @@ class Bot:
                  rep.positions_open, rep.duration * 1000, " ERRORS " + "; ".join(rep.errors) if rep.errors else "")
         return rep
 
+    def _api_timer(self, part):
+        """Adapters that time their own requests are not timed again around the call."""
+        return contextlib.nullcontext() if getattr(part, "self_timed", False) else self.metrics.time_api()
+
     def _cycle(self, rep: CycleReport) -> None:
         cfg, m = self.cfg, self.metrics
         try:
-            with m.time_api():
+            with self._api_timer(self.md.source):
                 fetch = self.md.latest(self.symbols, cfg.marketdata.lookback_bars)
         except Exception as e:
             m.record_error("data")
@@ -322,6 +351,15 @@ class Bot:
                     m.record_signals(name, n)
 
         prices = bars.close[-1]
+        # Orders left open (accepted, partly filled, outcome unknown) are looked
+        # up by client order id before anything new is decided.
+        for res in self.broker.sync():
+            if res.status == "FILLED":
+                with self.db.transaction() as cur:
+                    o = orders.get(cur, res.client_order_id)
+                if o is not None:
+                    rep.orders_filled += 1
+                    m.record_order(o.side)
         acct = self.broker.account()
         price_map = dict(zip(self.symbols, prices.tolist()))
         value = acct.value(price_map)
@@ -358,13 +396,20 @@ class Bot:
 
     def _execute(self, intents, rep: CycleReport) -> None:
         cfg, m = self.cfg, self.metrics
+        with self.db.transaction() as cur:
+            busy = {o.symbol for o in orders.open_orders(cur, cfg.name)}
         for it in intents:
             self.notifier.keepalive()
             if not self.lease_valid():
                 rep.orders_blocked += 1
                 continue
+            if it.symbol in busy:
+                # Never a second order while one is open or its outcome unknown.
+                log.warning("%s %s not sent: an order for %s is still open or unresolved", it.side, it.symbol,
+                            it.symbol)
+                continue
             epoch = self.epoch
-            coid = f"qs-{cfg.name}-e{epoch}-{uuid.uuid4().hex[:20]}"
+            coid = self.broker.new_client_order_id(cfg.name, epoch)
             with self.db.transaction() as cur:
                 orders.create_pending(cur, client_order_id=coid, account=cfg.name, host_id=cfg.host_id, epoch=epoch,
                                       symbol=it.symbol, side=it.side, qty=it.qty, strategy=it.strategy)
@@ -375,7 +420,7 @@ class Bot:
                 rep.orders_blocked += 1
                 continue
             try:
-                with m.time_api():
+                with self._api_timer(self.broker):
                     res = self.broker.submit(OrderRequest(coid, it.symbol, it.side, it.qty))
             except Exception as e:
                 # Unknown outcome: never resend; reconciliation resolves it by client order id.

@@ -67,14 +67,21 @@ def heal(container: str) -> None:
     nsenter_net(container, "nft", "delete", "table", "inet", "chaos")
 
 
-def ansible_playbook(playbook: str, *extra: str) -> str:
+CHAOS_VARS = ROOT / "molecule/failover/vars/chaos.yml"
+
+
+def ansible_playbook(playbook: str, *extra: str, extra_vars_file: Path | None = CHAOS_VARS) -> str:
+    """Run a playbook on the lab (with the chaos timings unless told otherwise)."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "QUANTSHIFT_LAB_DIR": str(ROOT / ".lab")}
-    extra_vars = ["-e", f"@{ROOT / 'molecule/failover/vars/chaos.yml'}"]
+    extra_vars = ["-e", f"@{extra_vars_file}"] if extra_vars_file else []
     r = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(ROOT / "inventories/lab/hosts.yml"),
                         *extra_vars, str(ROOT / playbook), *extra], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=900)
     if r.returncode != 0:
-        raise RuntimeError(f"{playbook} failed:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+        lines = r.stdout.splitlines()
+        failed = [i for i, line in enumerate(lines) if "fatal:" in line or "FAILED!" in line]
+        detail = "\n".join(lines[max(0, failed[0] - 3):failed[0] + 12]) if failed else r.stdout[-3000:]
+        raise RuntimeError(f"{playbook} failed:\n{detail}\n{r.stderr[-1000:]}")
     return r.stdout
 
 
@@ -90,11 +97,11 @@ def leases() -> dict[str, tuple[str, int]]:
     return {a: (h, int(e)) for a, h, e in sql("SELECT account, holder, epoch FROM leader")}
 
 
-def primary_claims() -> dict[str, set[str]]:
-    """account -> hosts whose bot reported PRIMARY in its last heartbeat, within 10 s."""
+def primary_claims(window: float = 10) -> dict[str, set[str]]:
+    """account -> hosts whose bot reported PRIMARY in a heartbeat of the last `window` seconds."""
     out: dict[str, set[str]] = {a: set() for a in ACCOUNTS}
     for a, h in sql("SELECT account, host_id FROM bot_status WHERE is_primary "
-                    "AND last_heartbeat > now() - interval '10 seconds'"):
+                    f"AND last_heartbeat > now() - make_interval(secs => {float(window)})"):
         out[a].add(h)
     return out
 

@@ -41,7 +41,7 @@ _BINANCE = ExchangeProfile(
     lookup_param="origClientOrderId",
     options={
         "defaultType": "spot",
-        "fetchMarkets": {"types": ["spot"]},  # a spot bot loads no futures/options markets
+        "fetchMarkets": ["spot"],  # a spot bot loads no futures/options markets (list form: old and new ccxt)
         "fetchMargins": False,
         "fetchCurrencies": False,             # private sapi call, not needed for spot orders
         "warnOnFetchOpenOrdersWithoutSymbol": False,  # reconciliation wants ALL open orders
@@ -80,11 +80,10 @@ def make_exchange(exchange_id: str, *, api_key: str | None = None, api_secret: s
         params.update(apiKey=api_key, secret=api_secret)
     ex = getattr(ccxt, exchange_id)(params)
     if paper:
-        try:
-            ex.set_sandbox_mode(True)
-        except ccxt.NotSupported:
+        if not ex.urls.get("test"):
             raise AdapterConfigError(f"broker.paper: {exchange_id} has no sandbox in ccxt; set broker.paper: false "
-                                     f"to trade live") from None
+                                     f"to trade live")
+        ex.set_sandbox_mode(True)
     if base_url:
         ex.urls["api"] = _repoint(ex.urls["api"], base_url.rstrip("/"))
     ex.options["maxRetriesOnFailure"] = 0

@@ -22,7 +22,6 @@ venue, which is the source of truth for a real account.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Callable
 
 from ..store import Database, cash, fills, orders, positions
@@ -116,14 +115,23 @@ class RemoteBroker:
         never books a fill twice)."""
         coid = coid or vo.client_order_id
         with self.db.transaction() as cur:
+            # Row lock: two processes reading the same order (the primary's submit, a
+            # restarted bot's reconcile) must not both book the same fill delta.
+            cur.execute("SELECT 1 FROM orders WHERE client_order_id = %s FOR UPDATE", (coid,))
             o = orders.get(cur, coid)
             if o is None:  # not ours: reported, never adopted
                 return OrderResult(coid, vo.status, vo.filled_qty, vo.avg_price, vo.fee, vo.broker_order_id,
                                    vo.reason)
             if o.status in TERMINAL and vo.status not in TERMINAL:
-                log.warning("%s: venue reports %s for %s which the store has %s; keeping %s", self.name,
-                            vo.status, coid, o.status, o.status)
-                return self._result(cur, o)
+                if o.broker_order_id is not None:
+                    # The venue itself closed it before: a stale read, statuses do not go back.
+                    log.warning("%s: venue reports %s for %s which it had reported %s; keeping %s", self.name,
+                                vo.status, coid, o.status, o.status)
+                    return self._result(cur, o)
+                # Closed here without word from the venue (grace period, refused
+                # send): the venue has it after all, and it is right.
+                log.warning("%s: %s was %s in the store but is %s at the venue: the venue wins", self.name, coid,
+                            o.status, vo.status)
             if o.status in TERMINAL and vo.status != o.status:
                 log.warning("%s: %s was %s in the store, the venue says %s: the venue wins", self.name, coid,
                             o.status, vo.status)
@@ -132,13 +140,15 @@ class RemoteBroker:
                 before = (o.avg_fill_price or 0.0) * o.filled_qty
                 now = (vo.avg_price or 0.0) * vo.filled_qty
                 price = (now - before) / delta if now > before else (vo.avg_price or 0.0)
+                if not price > 0:
+                    # Filled quantity without a price yet: book nothing now, so the next
+                    # read (which has the price) still sees the whole delta.
+                    log.warning("%s: fill of %g %s for %s has no price yet; booked on the next read", self.name,
+                                delta, o.symbol, coid)
+                    return self._result(cur, o)
                 fee_before = sum(f.fee for f in fills.for_order(cur, coid))
-                if price > 0:
-                    fills.insert(cur, client_order_id=coid, account=self.account_name, symbol=o.symbol,
-                                 side=o.side, qty=delta, price=price, fee=max(0.0, vo.fee - fee_before))
-                else:
-                    log.error("%s: fill of %g %s for %s without a price; not booked", self.name, delta, o.symbol,
-                              coid)
+                fills.insert(cur, client_order_id=coid, account=self.account_name, symbol=o.symbol,
+                             side=o.side, qty=delta, price=price, fee=max(0.0, vo.fee - fee_before))
             filled = max(vo.filled_qty, o.filled_qty)
             orders.set_status(cur, coid, vo.status, broker_order_id=vo.broker_order_id, filled_qty=filled,
                               avg_fill_price=vo.avg_price if vo.filled_qty > 0 else None,
@@ -305,6 +315,8 @@ class RemoteBroker:
         is the truth for a real account); returns the differences found."""
         diffs = []
         with self.db.transaction() as cur:
+            # One mirror at a time per account (delete + insert would race another process's).
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quantshift-mirror-{self.account_name}",))
             stored = positions.for_account(cur, self.account_name)
             pos = {}
             for sym, (qty, avg) in va.positions.items():
@@ -346,11 +358,13 @@ class RemoteBroker:
             ours = {vo.client_order_id for vo in venue_open
                     if vo.client_order_id and orders.get(cur, vo.client_order_id) is not None}
         for vo in venue_open:
-            if vo.client_order_id not in ours:
-                msg = (f"external order {vo.client_order_id or '-'} (venue id {vo.broker_order_id}): {vo.side} "
-                       f"{vo.qty:g} {vo.symbol} {vo.status}; not made by this bot, not adopted")
-                log.warning("%s: %s", self.name, msg)
-                notes.append(msg)
+            if vo.client_order_id in ours:
+                self._record(vo)  # also re-opens one the store closed without word from the venue
+                continue
+            msg = (f"external order {vo.client_order_id or '-'} (venue id {vo.broker_order_id}): {vo.side} "
+                   f"{vo.qty:g} {vo.symbol} {vo.status}; not made by this bot, not adopted")
+            log.warning("%s: %s", self.name, msg)
+            notes.append(msg)
         for res in self.sync():
             notes.append(f"resolved {res.client_order_id}: {res.status} (filled {res.filled_qty:g})")
         state, diffs = self._mirror(self._read("account", self._venue_account))

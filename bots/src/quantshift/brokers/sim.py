@@ -89,7 +89,7 @@ class SimBroker:
     def lookup(self, client_order_id: str) -> OrderResult | None:
         with self.db.transaction() as cur:
             o = orders.get(cur, client_order_id)
-            if o is None:
+            if o is None or o.status == "PENDING":  # stored but never handed to the simulated venue
                 return None
             fee = sum(f.fee for f in fills.for_order(cur, client_order_id))
         return OrderResult(o.client_order_id, o.status, o.filled_qty, o.avg_fill_price, fee, o.broker_order_id,

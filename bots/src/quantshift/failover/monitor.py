@@ -171,6 +171,7 @@ class Observation:
     holders: dict[str, str] = field(default_factory=dict)
     expired: dict[str, bool] = field(default_factory=dict)
     ages: dict[str, float] = field(default_factory=dict)
+    remaining: dict[str, float] = field(default_factory=dict)  # lease seconds left (database clock)
     since_last_failover: float | None = None
 
 
@@ -187,6 +188,7 @@ class FailoverMonitor:
         self.alert = alert or (lambda payload: post_alert(cfg.alert_webhook_url, payload))
         self._db_was_up = True
         self._activated: set[str] = set()  # accounts this process brought up here
+        self._last_obs: Observation | None = None
         self._stop = threading.Event()
 
     # -- observing --
@@ -200,6 +202,7 @@ class FailoverMonitor:
                         continue
                     obs.holders[account] = lease.holder
                     obs.expired[account] = lease.expired
+                    obs.remaining[account] = lease.remaining_seconds
                     beats = {s.host_id: s.age_seconds for s in heartbeat.for_account(cur, account)}
                     obs.ages[account] = beats.get(lease.holder, float("inf"))
                 cur.execute("""SELECT EXTRACT(EPOCH FROM now() - max(created_at))::float8 FROM failover_events
@@ -214,6 +217,7 @@ class FailoverMonitor:
     def check_once(self) -> str:
         """One check; returns what it decided (for logs and tests)."""
         obs = self.observe()
+        self._last_obs = obs
         self.metrics.heartbeat.set(time.time())
         self.metrics.db_up.set(1 if obs.db_up else 0)
         if not obs.db_up:
@@ -362,8 +366,20 @@ class FailoverMonitor:
                 last = decision
             except Exception:  # the monitor must outlive any single bad check
                 log.exception("check failed")
-            self._stop.wait(max(0.0, self.cfg.check_interval_seconds - (time.monotonic() - started)))
+            self._stop.wait(max(0.0, self.next_check_in() - (time.monotonic() - started)))
         return 0
+
+    def next_check_in(self) -> float:
+        """Seconds to the next check: the check interval, or sooner when another
+        host's lease runs out before that, so a dead primary is seen the moment its
+        lease expires rather than up to one interval later."""
+        wait = self.cfg.check_interval_seconds
+        obs = self._last_obs
+        if obs is not None and obs.db_up:
+            ends = [r for a, r in obs.remaining.items() if obs.holders.get(a) != self.cfg.host_id and r > 0]
+            if ends:
+                wait = min(wait, min(ends) + 0.2)
+        return wait
 
     def stop(self, *_args) -> None:
         self._stop.set()

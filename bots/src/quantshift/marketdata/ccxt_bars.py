@@ -71,16 +71,19 @@ class CcxtBarsSource:
             if self.telemetry.keepalive is not None:
                 self.telemetry.keepalive()
             last = self.window.last_ts(s)
-            start = end_ts - (n - 1) * tf if last is None else last  # re-read the newest held: it may have been partial
-            limit = min(self.max_limit, (end_ts - start) // tf + 2)
-            rows = read_with_backoff(f"{self.name} ohlcv {s}",
-                                     lambda: self._call(self.exchange.fetch_ohlcv, s, self.timeframe,
-                                                        since=start * 1000, limit=limit),
-                                     self.retry, self.telemetry)
-            for ts_ms, o, h, l, c, v in rows:
-                ts = int(ts_ms // 1000)
-                if ts <= end_ts:  # the exchange's newest candle is still forming
-                    self.window.add(s, ts, o, h, l, c, v or 0.0)
+            start = end_ts - (n - 1) * tf if last is None else last + tf
+            while start <= end_ts:  # usually one request; more only when n exceeds the exchange's limit
+                limit = min(self.max_limit, (end_ts - start) // tf + 2)
+                rows = read_with_backoff(f"{self.name} ohlcv {s}",
+                                         lambda: self._call(self.exchange.fetch_ohlcv, s, self.timeframe,
+                                                            since=start * 1000, limit=limit),
+                                         self.retry, self.telemetry)
+                done = [r for r in rows if start <= int(r[0] // 1000) <= end_ts]  # newest candle is still forming
+                for ts_ms, o, h, l, c, v in done:
+                    self.window.add(s, int(ts_ms // 1000), o, h, l, c, v or 0.0)
+                if not done:
+                    break
+                start = int(done[-1][0] // 1000) + tf
         self.window.trim()
         return self.window.bars(symbols, end_ts, n)
 

@@ -89,18 +89,24 @@ class BarWindow:
         T, m = len(grid), len(symbols)
         if T == 0:
             raise LookupError(f"no bars up to {end_ts} for any of {len(symbols)} symbols")
+        g = np.asarray(grid, dtype=np.int64)
         arr = np.full((5, T, m), np.nan)
         for j, s in enumerate(symbols):
-            d = self._bars.get(s, {})
-            earlier = [t for t in d if t < grid[0]]
-            prev = d[max(earlier)][3] if earlier else math.nan
-            for i, t in enumerate(grid):
-                b = d.get(t)
-                if b is not None:
-                    arr[:, i, j] = b
-                    prev = b[3]
-                elif not math.isnan(prev):
-                    arr[:, i, j] = (prev, prev, prev, prev, 0.0)
+            d = self._bars.get(s)
+            if not d:
+                continue
+            ts = np.fromiter(sorted(d), dtype=np.int64, count=len(d))
+            ts = ts[max(0, int(np.searchsorted(ts, g[0])) - 1):]     # from the last bar before the grid
+            vals = np.array([d[t] for t in ts.tolist()])            # (n, 5) o h l c v
+            k = np.searchsorted(ts, g, side="right") - 1             # newest bar at or before each grid point
+            known = k >= 0
+            kk = np.where(known, k, 0)
+            exact = known & (ts[kk] == g)
+            carried = known & ~exact
+            arr[:, exact, j] = vals[kk[exact]].T
+            close = vals[kk[carried], 3]
+            arr[:4, carried, j] = close                             # no trade: last close, volume 0
+            arr[4, carried, j] = 0.0
         missing = [s for s in symbols if not self._bars.get(s)]
         if missing:
             log.warning("no bars for %d symbol(s): %s", len(missing), ", ".join(missing[:10]))
