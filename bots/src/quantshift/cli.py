@@ -316,3 +316,24 @@ def ha_main(argv: list[str] | None = None) -> int:
 
 def _heartbeat_interval(monitor_cfg) -> float:
     return max(config_mod.load(p).heartbeat_interval_seconds for p in monitor_cfg.bot_configs)
+
+
+# ------------------------------------------------------------- quantshift-alert --
+
+def alert_main(argv: list[str] | None = None) -> int:
+    """OnFailure= hook of the bot units: a unit that systemd gave up restarting
+    (start limit hit, or exit 78 for a bad config) is reported to the webhook."""
+    import os
+    import socket
+
+    from .failover.monitor import post_alert
+
+    p = argparse.ArgumentParser(prog="quantshift-alert", description="Report a failed unit to the alert webhook.")
+    p.add_argument("--unit", required=True)
+    args = p.parse_args(argv)
+    _setup_logging()
+    payload = {"severity": "critical", "event": "unit_failed", "unit": args.unit, "host": socket.gethostname(),
+               "summary": f"{args.unit} on {socket.gethostname()} failed and is no longer restarted"}
+    log.error("ALERT %s", payload["summary"])
+    url = os.environ.get("QUANTSHIFT_ALERT_WEBHOOK_URL", "")
+    return 0 if not url or post_alert(url, payload) else 1

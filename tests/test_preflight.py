@@ -1,0 +1,60 @@
+"""A bad inventory fails in playbooks/preflight.yml with one clear message, on
+the control node, before any host is contacted. The inventories here point at
+TEST-NET addresses that nothing may answer: a run that tried to reach a host
+would fail differently (and the preflight play never gathers facts)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv/bin"
+
+
+def inventory(tmp_path: Path, *, primary=("ct100",), standby=("ct101",), group_vars=None) -> Path:
+    inv = tmp_path / "inv"
+    (inv / "group_vars/all").mkdir(parents=True)
+    hosts = {"all": {"children": {
+        "bots": {"children": {"primary": {"hosts": {h: {"ansible_host": "192.0.2.10"} for h in primary}},
+                              "standby": {"hosts": {h: {"ansible_host": "192.0.2.11"} for h in standby}}}},
+        "database": {"hosts": {"db": {"ansible_host": "192.0.2.12"}}},
+        "monitoring": {"hosts": {"db": None}}}}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    gv = yaml.safe_load((ROOT / "inventories/production/group_vars/all/main.yml").read_text())
+    gv.update({"quantshift_db_password": "x" * 20, "redis_password": "y" * 20})
+    gv.update(group_vars or {})
+    (inv / "group_vars/all/main.yml").write_text(yaml.safe_dump(gv))
+    return inv / "hosts.yml"
+
+
+def preflight(inv: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+           "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks/preflight.yml")],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def test_a_good_inventory_passes(tmp_path):
+    r = preflight(inventory(tmp_path))
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"primary": ("ct100", "ct102")}, "need exactly one host in 'primary'"),
+    ({"primary": ("ct100",), "standby": ("ct100",)}, "and not in both"),
+    ({"group_vars": {"quantshift_bot_instances": [{"name": "equity", "metrics_port": "9200x"}]}},
+     "integer metrics_port"),
+    ({"group_vars": {"quantshift_bot_instances": [{"name": "equity", "metrics_port": 9200},
+                                                  {"name": "crypto", "metrics_port": 9250}]}},
+     "port collision"),
+    ({"group_vars": {"redis_password": ""}}, "secrets: quantshift_db_password and redis_password must be set"),
+])
+def test_a_bad_inventory_fails_in_preflight_with_one_message_and_touches_no_host(tmp_path, kwargs, message):
+    r = preflight(inventory(tmp_path, **kwargs))
+    assert r.returncode != 0
+    assert message in " ".join(r.stdout.split()), r.stdout
+    assert "UNREACHABLE" not in r.stdout and "192.0.2." not in r.stdout, "no host may be contacted"
