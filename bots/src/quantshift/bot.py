@@ -204,28 +204,36 @@ class Bot:
         return f"{role} {lease} | {len(self.symbols)} symbols{extra}"
 
     # ----------------------------------------------------------- startup --
+    def _until_ok(self, step, errors, error_type: str, what: str, wait: bool, max_delay: float):
+        """Run a start-up step until it succeeds, backing off (1 s doubling to
+        max_delay) and keeping the watchdog fed; without wait the first failure ends
+        the start."""
+        delay = 1.0
+        while True:
+            try:
+                return step()
+            except errors as e:
+                self.metrics.record_error(error_type)
+                if not wait:
+                    raise StartupError(f"{what}: {e}") from None
+                log.error("%s: %s; not trading, retrying in %.0fs", what, e, delay)
+                self.notifier.status(f"waiting ({what}): {e}")
+                if self._sleep(delay):
+                    raise StartupError(f"stopped while waiting ({what})")
+                delay = min(delay * 2, max_delay)
+
     def start(self, *, wait: bool = True) -> None:
         """Database up and migrated, start registered, market data warm, broker
         reconciled; then READY=1. With wait=True a missing database is retried
         (watchdog kept alive) until it answers or the bot is stopped."""
         cfg = self.cfg
         self.notifier.status("starting: connecting to the database")
-        delay = 1.0
-        while True:
-            try:
-                migrate(self.db)
-                with self.db.transaction() as cur:
-                    starts = heartbeat.register_start(cur, cfg.name, cfg.host_id, os.getpid(), __version__)
-                break
-            except DatabaseUnavailable as e:
-                self.metrics.record_error("db")
-                if not wait:
-                    raise StartupError(f"database unavailable: {e}") from None
-                log.error("database unavailable: %s; retrying in %.0fs", e, delay)
-                self.notifier.status(f"waiting for the database: {e}")
-                if self._sleep(delay):
-                    raise StartupError("stopped while waiting for the database")
-                delay = min(delay * 2, 15.0)
+        def register_start() -> int:
+            migrate(self.db)
+            with self.db.transaction() as cur:
+                return heartbeat.register_start(cur, cfg.name, cfg.host_id, os.getpid(), __version__)
+
+        starts = self._until_ok(register_start, DatabaseUnavailable, "db", "database unavailable", wait, max_delay=15.0)
         self.metrics.set_restarts(starts - 1)
         log.info("start %d of %s on %s (restarts_total=%d)", starts, cfg.name, cfg.host_id, starts - 1)
         self.notifier.keepalive()
@@ -234,20 +242,8 @@ class Bot:
         self.notifier.keepalive()
         # No trading and no READY=1 until the broker's open orders and positions
         # have been reconciled with the store.
-        delay = 1.0
-        while True:
-            try:
-                notes = self.broker.reconcile()
-                break
-            except BrokerError as e:
-                self.metrics.record_error("broker")
-                if not wait:
-                    raise StartupError(f"broker reconciliation failed: {e}") from None
-                log.error("broker reconciliation failed: %s; not trading, retrying in %.0fs", e, delay)
-                self.notifier.status(f"waiting for the broker: {e}")
-                if self._sleep(delay):
-                    raise StartupError("stopped while waiting for the broker")
-                delay = min(delay * 2, 30.0)
+        notes = self._until_ok(self.broker.reconcile, BrokerError, "broker", "broker reconciliation failed", wait,
+                               max_delay=30.0)
         for note in notes:
             log.info("reconcile: %s", note)
         self.notifier.ready(f"ready: {len(self.symbols)} symbols, broker {self.broker.name}")
