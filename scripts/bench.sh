@@ -30,6 +30,13 @@ printf '%-40s %10.1f  %s\n' "site.yml full converge (fresh hosts)" "$t_converge"
 printf '%-40s %10.1f  %s\n' "site.yml idempotent re-run" "$t_idem" "$(recap "$OUT/idempotent.log")"
 
 echo
+echo "bench: memory of the running bots on ct100 (goal <= 150 MB each)"
+for bot in equity crypto; do
+  ssh -q -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@172.29.100.100 \
+    "pid=\$(systemctl show -p MainPID --value quantshift-$bot); awk '/VmRSS/{printf \"  quantshift-$bot: RSS %.1f MB\\n\", \$2/1024}' /proc/\$pid/status"
+done
+
+echo
 echo "bench: failover at the seed's defaults (a few minutes: it waits out the 60 s lease)"
 .venv/bin/python scripts/bench_failover.py
 
