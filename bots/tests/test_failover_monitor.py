@@ -140,6 +140,13 @@ def test_stale_primary_is_failed_over_with_epoch_bump_redis_promotion_alert_and_
     text = scrape(mon.metrics.port)
     assert sample(text, "quantshift_failover_monitor_failovers_total", account="equity", result="success") == 1
     assert sample(text, "quantshift_failover_monitor_last_failover_duration_seconds", account="equity") > 0
+    # A monitor started later (another host, or after a restart) reads it from the database.
+    other = make_monitor(pg_dsn, replica_url, services=RecordingServices(active=services.active))
+    assert sample(scrape(other.metrics.port), "quantshift_failover_monitor_last_failover_duration_seconds",
+                  account="crypto") is None
+    other.check_once()
+    assert sample(scrape(other.metrics.port), "quantshift_failover_monitor_last_failover_duration_seconds",
+                  account="crypto") == pytest.approx(rows[0][4])
     assert sample(text, "quantshift_failover_monitor_db_up") == 1
     # After the takeover this host is the primary: the next check does nothing.
     assert mon.check_once() == "primary_here"

@@ -110,7 +110,8 @@ class MonitorMetrics:
         self.failovers = Counter(f"{prefix}_failovers", "Failovers attempted by this monitor",
                                  ["account", "result"], registry=r)
         self.last_duration = Gauge(f"{prefix}_last_failover_duration_seconds",
-                                   "Duration of the last failover, detection to bots ready", ["account"], registry=r)
+                                   "Duration of the account's last failover, lease taken to bots ready "
+                                   "(from the database, whichever host did it; 0 = none yet)", ["account"], registry=r)
         self.port = port
         self._server = None
         if start_server:
@@ -172,6 +173,7 @@ class Observation:
     expired: dict[str, bool] = field(default_factory=dict)
     ages: dict[str, float] = field(default_factory=dict)
     remaining: dict[str, float] = field(default_factory=dict)  # lease seconds left (database clock)
+    last_durations: dict[str, float] = field(default_factory=dict)  # account -> its last failover's duration
     since_last_failover: float | None = None
 
 
@@ -209,6 +211,9 @@ class FailoverMonitor:
                                WHERE event = 'failover' AND to_holder = %s""", (self.cfg.host_id,))
                 row = cur.fetchone()
                 obs.since_last_failover = row[0] if row and row[0] is not None else None
+                cur.execute("""SELECT DISTINCT ON (account) account, duration_seconds FROM failover_events
+                               WHERE event = 'failover' ORDER BY account, created_at DESC""")
+                obs.last_durations = {a: float(d or 0) for a, d in cur.fetchall()}
                 return obs
         except DatabaseUnavailable as e:
             log.warning("arbiter database unreachable: %s", e)
@@ -232,6 +237,8 @@ class FailoverMonitor:
         self._db_was_up = True
         for account, age in obs.ages.items():
             self.metrics.primary_age.labels(account=account).set(min(age, 1e9))
+        for account in self.m.accounts:
+            self.metrics.last_duration.labels(account=account).set(obs.last_durations.get(account, 0.0))
         if not obs.holders:
             return "no_lease"
         me = self.cfg.host_id
