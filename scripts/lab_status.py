@@ -46,12 +46,13 @@ def hosts_by_group() -> tuple[dict[str, str], dict[str, list[str]]]:
     return addresses, groups
 
 
-def ssh(address: str, command: str) -> subprocess.CompletedProcess:
+def ssh(address: str, command: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run a command on a lab host as root with the lab's key."""
     return subprocess.run(
         ["ssh", "-q", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
          f"root@{address}", command],
-        capture_output=True, text=True, timeout=30)
+        input=input, capture_output=True, text=True, timeout=timeout)
 
 
 def http_ok(url: str) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))
-from lab_status import KEY, hosts_by_group  # noqa: E402  (the one reader of the lab inventory)
+import lab_status  # noqa: E402  (the one reader of the lab inventory, and its ssh)
 
-ADDRESSES, GROUPS = hosts_by_group()
+ADDRESSES, GROUPS = lab_status.hosts_by_group()
 DB_HOST = GROUPS["database"][0]
 BOT_UNITS = ["quantshift-equity.service", "quantshift-crypto.service"]
 ACCOUNTS = ["equity", "crypto"]
@@ -27,10 +27,7 @@ PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / ".lab/containers.conf"
 
 
 def ssh(host: str, command: str, input: str | None = None, check: bool = True, timeout: float = 60) -> str:
-    r = subprocess.run(["ssh", "-q", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
-                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                        f"root@{ADDRESSES[host]}", command], input=input, capture_output=True, text=True,
-                       timeout=timeout)
+    r = lab_status.ssh(ADDRESSES[host], command, input=input, timeout=timeout)
     if check and r.returncode != 0:
         raise RuntimeError(f"{host}: {command}: rc={r.returncode} {r.stderr.strip()}")
     return r.stdout
