@@ -63,18 +63,23 @@ def pg_server():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_dsn(pg_server) -> str:
-    """A fresh, empty database per test."""
+def create_database(pg_server, prefix: str = "qs_") -> str:
+    """Create an empty database on the test server; returns its DSN."""
     import psycopg2
 
-    name = "qs_" + uuid.uuid4().hex[:12]
+    name = prefix + uuid.uuid4().hex[:12]
     admin = psycopg2.connect(host=pg_server["host"], port=pg_server["port"], user="postgres", dbname="postgres")
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     admin.close()
-    yield f"host={pg_server['host']} port={pg_server['port']} user=postgres dbname={name}"
+    return f"host={pg_server['host']} port={pg_server['port']} user=postgres dbname={name}"
+
+
+@pytest.fixture
+def pg_dsn(pg_server) -> str:
+    """A fresh, empty database per test."""
+    yield create_database(pg_server)
 
 
 @pytest.fixture

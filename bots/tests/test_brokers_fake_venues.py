@@ -510,17 +510,11 @@ class FakeBinance(FakeVenue):
 def _broker_database(pg_server):
     """One database per test module, emptied before each test (creating a
     database per test would cost more than the broker tests themselves)."""
-    import psycopg2
-
     from quantshift.store import Database, migrate
 
-    name = "qs_brokers_" + uuid.uuid4().hex[:8]
-    admin = psycopg2.connect(host=pg_server["host"], port=pg_server["port"], user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    admin.close()
-    d = Database(f"host={pg_server['host']} port={pg_server['port']} user=postgres dbname={name}")
+    from .conftest import create_database
+
+    d = Database(create_database(pg_server, "qs_brokers_"))
     migrate(d)
     yield d
     d.close()

@@ -76,7 +76,7 @@ def make_monitor(pg_dsn, redis_url, role_file=None, services=None, alerts=None, 
                     redis_replication_file=str(role_file) if role_file else "")
     cfg = MonitorConfig(**{**settings, **over})
     monitored = Monitored(accounts=ACCOUNTS, units=[f"quantshift-{a}.service" for a in ACCOUNTS],
-                          lease_ttl_seconds=2, database=config.DatabaseConfig(dsn=pg_dsn),
+                          lease_ttl_seconds=2, heartbeat_interval_seconds=1, database=config.DatabaseConfig(dsn=pg_dsn),
                           redis=config.RedisConfig(url=redis_url))
     sent = [] if alerts is None else alerts
     mon = FailoverMonitor(cfg, monitored, db=Database(pg_dsn), services=services or RecordingServices(),

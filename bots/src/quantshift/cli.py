@@ -22,9 +22,10 @@ def _setup_logging(level: str = "INFO") -> None:
                         format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
-def _load(path: str):
+def _load(path: str, loader=None):
+    """Load a config (the bot's by default); a bad one is one stderr line and exit 78."""
     try:
-        return config_mod.load(path)
+        return (loader or config_mod.load)(path)
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         raise SystemExit(EX_CONFIG) from None
@@ -224,11 +225,7 @@ def failover_monitor_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from .failover.monitor import FailoverMonitor, load_config
 
-    try:
-        cfg, monitored = load_config(args.config)
-    except ConfigError as e:
-        print(str(e), file=sys.stderr)
-        return EX_CONFIG
+    cfg, monitored = _load(args.config, load_config)
     _setup_logging(cfg.log_level)
     try:
         monitor = FailoverMonitor(cfg, monitored)
@@ -274,11 +271,7 @@ def ha_main(argv: list[str] | None = None) -> int:
     from .failover.monitor import load_config
     from .store import Database, DatabaseUnavailable
 
-    try:
-        cfg, m = load_config(args.config)
-    except ConfigError as e:
-        print(str(e), file=sys.stderr)
-        return EX_CONFIG
+    cfg, m = _load(args.config, load_config)
     db = Database.from_config(m.database, application_name=f"quantshift-ha-{cfg.host_id}")
     try:
         if args.cmd == "state":
@@ -304,7 +297,7 @@ def ha_main(argv: list[str] | None = None) -> int:
             out = {"changed": any(v.startswith("changed") for v in res.values()), "accounts": res}
         else:
             out = {"waited_seconds": round(switchover.wait_primary(m, db, args.host, args.timeout,
-                                                                   max_age=3 * _heartbeat_interval(cfg)), 3)}
+                                                                   max_age=3 * m.heartbeat_interval_seconds), 3)}
     except (DatabaseUnavailable, TimeoutError, RuntimeError) as e:
         print(f"quantshift-ha {args.cmd}: {e}", file=sys.stderr)
         return 1
@@ -313,9 +306,6 @@ def ha_main(argv: list[str] | None = None) -> int:
     print(json.dumps(out, default=str))
     return 0
 
-
-def _heartbeat_interval(monitor_cfg) -> float:
-    return max(config_mod.load(p).heartbeat_interval_seconds for p in monitor_cfg.bot_configs)
 
 
 # ------------------------------------------------------------- quantshift-alert --

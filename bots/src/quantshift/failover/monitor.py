@@ -62,6 +62,7 @@ class Monitored:
     accounts: list[str]
     units: list[str]
     lease_ttl_seconds: float
+    heartbeat_interval_seconds: float  # the slowest bot's
     database: config_mod.DatabaseConfig
     redis: config_mod.RedisConfig
 
@@ -93,7 +94,9 @@ def load_config(path: str, env=None) -> tuple[MonitorConfig, Monitored]:
     check(cfg.stale_threshold_seconds >= bots[0].lease_ttl_seconds, path, "stale_threshold_seconds",
           f"must be at least the bots' lease_ttl_seconds ({bots[0].lease_ttl_seconds:g})")
     return cfg, Monitored(accounts=[b.name for b in bots], units=[f"quantshift-{b.name}.service" for b in bots],
-                          lease_ttl_seconds=bots[0].lease_ttl_seconds, database=bots[0].database,
+                          lease_ttl_seconds=bots[0].lease_ttl_seconds,
+                          heartbeat_interval_seconds=max(b.heartbeat_interval_seconds for b in bots),
+                          database=bots[0].database,
                           redis=bots[0].redis)
 
 
