@@ -259,6 +259,7 @@ def test_monitor_config_reads_accounts_units_and_database_from_the_bot_configs(t
     assert mon.accounts == ["equity", "crypto"]
     assert mon.units == ["quantshift-equity.service", "quantshift-crypto.service"]
     assert mon.database.dsn == "dbname=quantshift host=db" and mon.database.password == "pw"
+    assert mon.heartbeat_interval_seconds == 30  # the bots' default, used by quantshift-ha wait-primary
 
 
 @pytest.mark.parametrize("over, key", [
