@@ -83,6 +83,18 @@ def pg_dsn(pg_server) -> str:
 
 
 @pytest.fixture
+def migrated_dsn(pg_dsn):
+    """A fresh database with the schema applied, as the deploy leaves it before
+    any bot starts (trading logins cannot migrate)."""
+    from quantshift.store import Database, migrate
+
+    d = Database(pg_dsn)
+    migrate(d)
+    d.close()
+    return pg_dsn
+
+
+@pytest.fixture
 def db(pg_dsn):
     from quantshift.store import Database, migrate
 
@@ -134,7 +146,7 @@ SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"]
 
 
 @pytest.fixture
-def make_cfg(pg_dsn, redis_url):
+def make_cfg(migrated_dsn, redis_url):
     """Build a BotConfig dict for a test, with the real DB and Redis."""
     from quantshift import config
 
@@ -142,7 +154,7 @@ def make_cfg(pg_dsn, redis_url):
         data = {
             "name": "equity", "host_id": "ct100", "metrics_port": 9200, "cycle_interval_seconds": 1,
             "heartbeat_interval_seconds": 1, "lease_ttl_seconds": 10, "lease_safety_margin_seconds": 1,
-            "database": {"dsn": pg_dsn}, "redis": {"url": redis_url},
+            "database": {"dsn": migrated_dsn}, "redis": {"url": redis_url},
             "marketdata": {"seed": 3, "lookback_bars": 120},
             "symbols": list(SYMBOLS),
             "risk": {"position_size_usd": 5000, "max_position_usd": 10000, "max_open_positions": 5},

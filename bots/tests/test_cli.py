@@ -70,8 +70,8 @@ def test_status_reports_a_missing_leader_and_unreachable_db(tmp_path, pg_dsn, re
     assert r.returncode == 1 and r.stderr.startswith("database unavailable")
 
 
-def test_service_mode_notifies_systemd_and_exits_cleanly_on_sigterm(tmp_path, pg_dsn, redis_url):
-    cfg = _config(tmp_path, pg_dsn, redis_url)
+def test_service_mode_notifies_systemd_and_exits_cleanly_on_sigterm(tmp_path, migrated_dsn, redis_url):
+    cfg = _config(tmp_path, migrated_dsn, redis_url)
     run("quantshift-lease", "--config", cfg, "init", "--holder", "ct100")
     port = yaml.safe_load(open(cfg))["metrics_port"]
     sock_path = str(tmp_path / "notify")

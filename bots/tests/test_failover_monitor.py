@@ -262,6 +262,16 @@ def test_monitor_config_reads_accounts_units_and_database_from_the_bot_configs(t
     assert mon.heartbeat_interval_seconds == 30  # the bots' default, used by quantshift-ha wait-primary
 
 
+def test_monitor_uses_its_own_login_when_configured(tmp_path):
+    bots = [bot_yaml(tmp_path, "equity", 9200, pg_dsn="dbname=quantshift host=db user=qs_bot_ct101")]
+    path = write_yaml(tmp_path, "monitor.yaml", {"host_id": "ct101", "bot_configs": bots,
+                                                 "database_user": "qs_failover_monitor"})
+    _, mon = load_config(path, env={"QUANTSHIFT_DB_PASSWORD": "bot-pw", "QUANTSHIFT_MONITOR_DB_PASSWORD": "mon-pw"})
+    assert "user=qs_failover_monitor" in mon.database.dsn and "qs_bot_ct101" not in mon.database.dsn
+    assert "host=db" in mon.database.dsn and mon.database.password == "mon-pw"
+    assert "mon-pw" not in repr(mon)
+
+
 @pytest.mark.parametrize("over, key", [
     ({"cooldown_seconds": 30}, "cooldown_seconds"),
     ({"check_interval_seconds": 90}, "stale_threshold_seconds"),
@@ -269,6 +279,7 @@ def test_monitor_config_reads_accounts_units_and_database_from_the_bot_configs(t
     ({"stale_threshold_seconds": 30, "cooldown_seconds": 300}, "stale_threshold_seconds"),
     ({"check_interval": 5}, "check_interval"),
     ({"alert_webhook_url": "ftp://x"}, "alert_webhook_url"),
+    ({"database_user": "qs_failover_monitor"}, "database_user"),  # and no QUANTSHIFT_MONITOR_DB_PASSWORD
 ])
 def test_bad_monitor_config_is_one_line_naming_the_key(tmp_path, over, key):
     bots = [bot_yaml(tmp_path, "equity", 9200)]

@@ -26,7 +26,8 @@ from .config import BotConfig
 from .marketdata import BarCache, MarketData, build_source
 from .metrics import BotMetrics
 from .risk import RiskManager
-from .store import Database, DatabaseUnavailable, daily_pnl, heartbeat, leader_lease, migrate, orders
+from .store import (Database, DatabaseUnavailable, SchemaNotCurrent, daily_pnl, heartbeat, leader_lease, orders,
+                    require_current)
 from .strategies import build_strategies
 from .watchdog import Notifier
 
@@ -223,17 +224,18 @@ class Bot:
                 delay = min(delay * 2, max_delay)
 
     def start(self, *, wait: bool = True) -> None:
-        """Database up and migrated, start registered, market data warm, broker
+        """Database up and its schema current, start registered, market data warm, broker
         reconciled; then READY=1. With wait=True a missing database is retried
         (watchdog kept alive) until it answers or the bot is stopped."""
         cfg = self.cfg
         self.notifier.status("starting: connecting to the database")
         def register_start() -> int:
-            migrate(self.db)
+            require_current(self.db)
             with self.db.transaction() as cur:
                 return heartbeat.register_start(cur, cfg.name, cfg.host_id, os.getpid(), __version__)
 
-        starts = self._until_ok(register_start, DatabaseUnavailable, "db", "database unavailable", wait, max_delay=15.0)
+        starts = self._until_ok(register_start, (DatabaseUnavailable, SchemaNotCurrent), "db", "database not ready",
+                               wait, max_delay=15.0)
         self.metrics.set_restarts(starts - 1)
         log.info("start %d of %s on %s (restarts_total=%d)", starts, cfg.name, cfg.host_id, starts - 1)
         self.notifier.keepalive()

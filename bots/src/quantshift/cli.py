@@ -164,12 +164,12 @@ def lease_main(argv: list[str] | None = None) -> int:
     ps.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     cfg = _load(args.config)
-    from .store import DatabaseUnavailable, leader_lease, migrate
+    from .store import DatabaseUnavailable, SchemaNotCurrent, leader_lease, require_current
 
     db = _db(cfg)
     try:
         if args.cmd == "init":
-            migrate(db)
+            require_current(db)
             with db.transaction() as cur:
                 created, lease = leader_lease.init(cur, cfg.name, args.holder, cfg.lease_ttl_seconds)
             verb = "created" if created else "exists (unchanged)"
@@ -187,6 +187,9 @@ def lease_main(argv: list[str] | None = None) -> int:
         return 0
     except DatabaseUnavailable as e:
         return _fail_db(e)
+    except SchemaNotCurrent as e:
+        print(f"quantshift-lease: {e}", file=sys.stderr)
+        return 1
     finally:
         db.close()
 
@@ -197,20 +200,46 @@ def db_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="quantshift-db", description="Database schema tools.")
     _config_arg(p)
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("migrate", help="apply pending schema migrations")
+    pm = sub.add_parser("migrate", help="apply pending schema migrations (as the schema owner)")
+    pm.add_argument("--owner", metavar="LOGIN",
+                    help=f"connect as this login instead of the config's (password from {config_mod.ENV_DB_OWNER_PASSWORD})")
+    pm.add_argument("--grant-bots", metavar="ROLE", help="group role of the bot logins: grant store/privileges.py")
+    pm.add_argument("--grant-monitor", metavar="ROLE", help="group role of the failover monitor's login")
     args = p.parse_args(argv)
+    if bool(args.grant_bots) != bool(args.grant_monitor):
+        p.error("--grant-bots and --grant-monitor go together")
     cfg = _load(args.config)
-    from .store import DatabaseUnavailable, migrate
-    from .store.migrations import applied
+    import os
 
-    db = _db(cfg)
+    import psycopg2
+
+    from .store import Database, DatabaseUnavailable, migrate
+    from .store.migrations import applied, grant_privileges
+    from .store.privileges import Grantees
+
+    dbcfg = cfg.database
+    if args.owner:
+        password = os.environ.get(config_mod.ENV_DB_OWNER_PASSWORD)
+        if not password:
+            print(f"quantshift-db: --owner needs {config_mod.ENV_DB_OWNER_PASSWORD} in the environment", file=sys.stderr)
+            return EX_CONFIG
+        dbcfg = config_mod.with_login(dbcfg, args.owner, password)
+    db = Database.from_config(dbcfg, application_name=f"quantshift-db-{cfg.name}")
     try:
         done = migrate(db)
-        print(f"migrations applied now: {', '.join(f'{v:04d}' for v in done) or 'none'}; "
-              f"schema at {max(applied(db), default=0):04d}")
+        line = (f"migrations applied now: {', '.join(f'{v:04d}' for v in done) or 'none'}; "
+                f"schema at {max(applied(db), default=0):04d}")
+        if args.grant_bots:
+            changed = grant_privileges(db, Grantees(bots=args.grant_bots, monitor=args.grant_monitor))
+            line += f"; privileges {'updated' if changed else 'unchanged'}"
+        print(line)
         return 0
     except DatabaseUnavailable as e:
         return _fail_db(e)
+    except (psycopg2.Error, RuntimeError) as e:
+        # e.g. permission denied: a trading login cannot change the schema.
+        print(f"quantshift-db migrate: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
     finally:
         db.close()
 

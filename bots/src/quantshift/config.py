@@ -26,6 +26,10 @@ EX_CONFIG = 78
 # Environment variables that may carry secrets; values are read, never logged.
 ENV_DB_PASSWORD = "QUANTSHIFT_DB_PASSWORD"
 ENV_REDIS_PASSWORD = "QUANTSHIFT_REDIS_PASSWORD"
+# Other database logins: the schema owner (migrations, from the deploy only) and
+# the failover monitor's own login.
+ENV_DB_OWNER_PASSWORD = "QUANTSHIFT_DB_OWNER_PASSWORD"
+ENV_MONITOR_DB_PASSWORD = "QUANTSHIFT_MONITOR_DB_PASSWORD"
 ENV_ALPACA_KEY = "APCA_API_KEY_ID"
 ENV_ALPACA_SECRET = "APCA_API_SECRET_KEY"
 ENV_EXCHANGE_KEY = "QUANTSHIFT_EXCHANGE_API_KEY"
@@ -51,6 +55,13 @@ class DatabaseConfig:
     connect_timeout_seconds: int = 5
     statement_timeout_ms: int = 5000
     password: str | None = field(default=None, repr=False, metadata={"env": ENV_DB_PASSWORD})
+
+
+def with_login(db: DatabaseConfig, user: str, password: str | None) -> DatabaseConfig:
+    """The same database reached as another login (the DSN's user replaced)."""
+    from psycopg2.extensions import make_dsn
+
+    return dataclasses.replace(db, dsn=make_dsn(db.dsn, user=user), password=password)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -52,6 +53,9 @@ class MonitorConfig:
     alert_webhook_url: str = ""
     redis_replication_file: str = ""
     ready_timeout_seconds: float = 120.0
+    # The monitor's own least-privilege login (password from
+    # QUANTSHIFT_MONITOR_DB_PASSWORD); empty: the bots' login.
+    database_user: str = ""
     log_level: str = "INFO"
     source_path: str | None = field(default=None, compare=False, metadata={"internal": True})
 
@@ -93,10 +97,16 @@ def load_config(path: str, env=None) -> tuple[MonitorConfig, Monitored]:
     # The lease decides; a threshold shorter than the lease would only wait in vain.
     check(cfg.stale_threshold_seconds >= bots[0].lease_ttl_seconds, path, "stale_threshold_seconds",
           f"must be at least the bots' lease_ttl_seconds ({bots[0].lease_ttl_seconds:g})")
+    database = bots[0].database
+    if cfg.database_user:
+        password = (os.environ if env is None else env).get(config_mod.ENV_MONITOR_DB_PASSWORD)
+        check(bool(password), path, "database_user",
+              f"needs {config_mod.ENV_MONITOR_DB_PASSWORD} in the environment (the monitor's .env)")
+        database = config_mod.with_login(database, cfg.database_user, password)
     return cfg, Monitored(accounts=[b.name for b in bots], units=[f"quantshift-{b.name}.service" for b in bots],
                           lease_ttl_seconds=bots[0].lease_ttl_seconds,
                           heartbeat_interval_seconds=max(b.heartbeat_interval_seconds for b in bots),
-                          database=bots[0].database,
+                          database=database,
                           redis=bots[0].redis)
 
 

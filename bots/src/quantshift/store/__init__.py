@@ -5,6 +5,6 @@ several of them in one transaction (a fill, its position and the cash move
 commit together or not at all).
 """
 from .db import Database, DatabaseUnavailable
-from .migrations import migrate
+from .migrations import SchemaNotCurrent, migrate, require_current
 
-__all__ = ["Database", "DatabaseUnavailable", "migrate"]
+__all__ = ["Database", "DatabaseUnavailable", "SchemaNotCurrent", "migrate", "require_current"]

@@ -56,6 +56,32 @@ def migrate(db: Database) -> list[int]:
     return applied_now
 
 
+class SchemaNotCurrent(Exception):
+    """The database lacks migrations this package needs (the deploy applies them)."""
+
+
+def pending(db: Database) -> list[int]:
+    done = set(applied(db))
+    return [v for v, _, _ in available() if v not in done]
+
+
+def require_current(db: Database) -> None:
+    """Processes that trade never change the schema (their logins cannot): they
+    wait for the deploy's `quantshift-db migrate` instead."""
+    missing = pending(db)
+    if missing:
+        raise SchemaNotCurrent(f"schema lacks migrations {', '.join(f'{v:04d}' for v in missing)}: "
+                               "run `quantshift-db migrate` as the schema owner (the deploy does)")
+
+
+def grant_privileges(db: Database, grantees) -> bool:
+    """Apply store/privileges.py to the group roles; True when anything changed."""
+    from . import privileges
+
+    with db.transaction() as cur:
+        return privileges.grant(cur, grantees)
+
+
 def applied(db: Database) -> list[int]:
     with db.transaction() as cur:
         cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
