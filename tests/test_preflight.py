@@ -25,7 +25,8 @@ def inventory(tmp_path: Path, *, primary=("ct100",), standby=("ct101",), group_v
         "monitoring": {"hosts": {"db": None}}}}}
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
     gv = yaml.safe_load((ROOT / "inventories/production/group_vars/all/main.yml").read_text())
-    gv.update({"quantshift_db_password": "x" * 20, "redis_password": "y" * 20})
+    gv.update({"quantshift_db_owner_password": "x" * 20, "quantshift_db_monitor_password": "z" * 20,
+               "quantshift_db_bot_password": "{{ 'b' * 20 ~ inventory_hostname }}", "redis_password": "y" * 20})
     gv.update(group_vars or {})
     (inv / "group_vars/all/main.yml").write_text(yaml.safe_dump(gv))
     return inv / "hosts.yml"
@@ -51,7 +52,11 @@ def test_a_good_inventory_passes(tmp_path):
     ({"group_vars": {"quantshift_bot_instances": [{"name": "equity", "metrics_port": 9200},
                                                   {"name": "crypto", "metrics_port": 9250}]}},
      "port collision"),
-    ({"group_vars": {"redis_password": ""}}, "secrets: quantshift_db_password and redis_password must be set"),
+    ({"group_vars": {"redis_password": ""}}, "secrets: quantshift_db_owner_password, quantshift_db_monitor_password and redis_password must be set"),
+    ({"group_vars": {"quantshift_db_bot_password": "{{ vault_passwords[inventory_hostname] }}",
+                     "vault_passwords": {"ct100": "p" * 20}}},
+     "secrets: quantshift_db_bot_password for ct101 must be set"),
+    ({"group_vars": {"quantshift_db_bot_login": "qs_bot"}}, "must not be shared with another host"),
 ])
 def test_a_bad_inventory_fails_in_preflight_with_one_message_and_touches_no_host(tmp_path, kwargs, message):
     r = preflight(inventory(tmp_path, **kwargs))
