@@ -25,6 +25,7 @@ create() {
     mkdir -p "$(dirname "$SSH_KEY")"
     ssh-keygen -q -t ed25519 -N '' -C quantshift-lab -f "$SSH_KEY"
   fi
+  "$ROOT/.venv/bin/python" "$ROOT/scripts/lab_secrets.py" ensure
   podman network exists "$NETWORK" || podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
   for name in "${!HOSTS[@]}"; do
     if ! podman container exists "$name"; then
