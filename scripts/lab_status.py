@@ -22,7 +22,7 @@ GROUP_VARS = ROOT / "inventories/lab/group_vars/all/main.yml"
 SERVICES = {
     "bots": ["redis-server", "quantshift-equity", "quantshift-crypto", "quantshift-failover-monitor"],
     "database": ["postgresql"],
-    "monitoring": ["prometheus"],
+    "monitoring": ["prometheus", "prometheus-alertmanager"],
 }
 
 
@@ -104,6 +104,10 @@ def main() -> int:
     state = http_ok(prom + "/-/ready")
     problems += state != "ok"
     print(f"prometheus        {prom:<36} {state}")
+    alertmanager = f"http://{addresses[monitoring]}:9093"
+    state = http_ok(alertmanager + "/-/ready")
+    problems += state != "ok"
+    print(f"alertmanager      {alertmanager:<36} {state}")
     primary = leases[0]["holder"] if leases else groups["primary"][0]
     for host in groups["bots"]:
         for bot in bots:

@@ -164,16 +164,25 @@ def single_trader_violations() -> tuple[int, list[str], float]:
 
 
 class AlertReceiver:
-    """The webhook the failover monitor posts to, on the lab network's gateway."""
+    """The webhooks on the lab network's gateway: the failover monitor and the bots
+    post to /alert, Alertmanager to ALERTMANAGER_PATH (chaos.yml sets both URLs).
+    `alerts` holds the bodies posted to any other path than Alertmanager's;
+    `requests` holds every request as (arrival time.monotonic(), path, body)."""
+
+    ALERTMANAGER_PATH = "/alertmanager"
 
     def __init__(self, host: str = "172.29.100.1", port: int = 18080):
         self.alerts: list[dict] = []
+        self.requests: list[tuple[float, str, dict]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.alerts.append(json.loads(body))
+                arrived = time.monotonic()
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                receiver.requests.append((arrived, self.path, body))
+                if self.path != receiver.ALERTMANAGER_PATH:
+                    receiver.alerts.append(body)
                 self.send_response(200)
                 self.end_headers()
 
@@ -183,6 +192,10 @@ class AlertReceiver:
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def notifications(self, since: int = 0) -> list[tuple[float, dict]]:
+        """Alertmanager's webhook posts from request number `since` on: (arrival, body)."""
+        return [(t, body) for t, path, body in self.requests[since:] if path == self.ALERTMANAGER_PATH]
 
     def close(self):
         self.server.shutdown()

@@ -4,9 +4,13 @@ After every case the orders and lease history must show one trader per account
 at every instant."""
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
+from datetime import datetime
 
 import pytest
 import redis
@@ -25,10 +29,16 @@ TIMINGS = Timings()
 
 
 @pytest.fixture(scope="module")
-def alerts():
+def receiver():
     receiver = AlertReceiver()
-    yield receiver.alerts
+    yield receiver
     receiver.close()
+
+
+@pytest.fixture(scope="module")
+def alerts(receiver):
+    """What the failover monitor and the bots posted (not Alertmanager's notifications)."""
+    return receiver.alerts
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +89,88 @@ def test_1_killed_bot_is_restarted_by_systemd_without_failover():
     TIMINGS.add("kill -9 -> bot active again (RestartSec 2 s)", time.monotonic() - t0)
     wait_until("equity PRIMARY again", lambda: primary_claims()["equity"] == {"ct100"}, 30)
     assert leases() == before, "a restart is not a failover"
+
+
+def test_11_stopped_bot_unit_pages_through_alertmanager_without_failover(receiver):
+    """One bot unit stopped on the primary: its sibling still trades there, so the
+    monitor does not fail over (the host stays primary) and nothing restarts a unit
+    stopped on purpose. The page comes from Prometheus' rules through Alertmanager:
+    the stopped primary's target goes down, QuantShiftBotHeartbeatStale (for: 30s;
+    QuantShiftBotDown waits 2m) fires for it and Alertmanager posts it to the webhook
+    after group_wait."""
+    assert urllib.parse.urlsplit(CHAOS["alertmanager_webhook_url"]).path == receiver.ALERTMANAGER_PATH
+    unit, job = BOT_UNITS[0], "quantshift_equity"
+    before, since = leases(), len(receiver.requests)
+
+    def delivered(status: str, after: float):
+        """(arrival, alert) of the first notification of our alert in `status`."""
+        for arrived, body in receiver.notifications(since):
+            for alert in body.get("alerts", []):
+                labels = alert["labels"]
+                if (alert["status"] == status and labels.get("alertname") == "QuantShiftBotHeartbeatStale"
+                        and labels.get("job") == job and labels.get("instance") == "ct100"
+                        and datetime.fromisoformat(alert["startsAt"]).timestamp() > after):
+                    return arrived, alert
+        return None
+
+    # The rule pages for a bot Prometheus saw trading (right after a converge it may
+    # not have scraped it yet).
+    wait_until("Prometheus sees ct100's equity bot PRIMARY",
+               lambda: prometheus_query(f'{job}_is_primary{{instance="ct100"}} == 1'), 60, 1)
+    wall0, t0 = time.time(), time.monotonic()
+    ssh("ct100", f"systemctl stop {unit}")
+    try:
+        try:
+            arrived, alert = wait_until("Alertmanager delivered the firing alert",
+                                        lambda: delivered("firing", wall0), 120)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{alerting_state(receiver, since)}") from None
+        TIMINGS.add("bot unit stopped -> Alertmanager webhook (firing)", arrived - t0,
+                    f"(HeartbeatStale: scrape 15 s + for 30s + group_wait {CHAOS['alertmanager_group_wait']})")
+        assert leases() == before, "one stopped bot beside a live sibling is no failover"
+        assert metric("ct100", PORTS["crypto"], "quantshift_crypto_is_primary") == 1, "the sibling kept trading"
+        assert unit_show("ct100", unit, "ActiveState") == "inactive", "a unit stopped on purpose stays stopped"
+    finally:
+        ssh("ct100", f"systemctl start {unit}")
+    t1 = time.monotonic()
+    assert unit_show("ct100", unit, "ActiveState") == "active"
+    wait_until("equity PRIMARY again", lambda: primary_claims()["equity"] == {"ct100"}, 30)
+    resolved, _ = wait_until("Alertmanager delivered the resolved alert", lambda: delivered("resolved", wall0), 90)
+    TIMINGS.add("bot unit started -> Alertmanager webhook (resolved)", resolved - t1,
+                f"(group_interval {CHAOS['alertmanager_group_interval']})")
+    assert leases() == before
+
+
+def prometheus_query(expr: str) -> list:
+    url = f"http://{ADDRESSES['monitor']}:9090/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)["data"]["result"]
+
+
+def alerting_state(receiver: AlertReceiver, since: int) -> str:
+    """What Prometheus, Alertmanager and the receiver hold now (for a failure message)."""
+    def get(url: str):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return json.load(r)
+        except OSError as e:
+            return {"error": str(e)}
+
+    def brief(alerts: list[dict]) -> list[str]:
+        out = []
+        for a in alerts:
+            state = a.get("state") or a.get("status")  # Prometheus: state; Alertmanager: status{.state}
+            state = state.get("state") if isinstance(state, dict) else state
+            out.append(f"{a['labels'].get('alertname')}{{job={a['labels'].get('job')},"
+                       f"instance={a['labels'].get('instance')}}} {state} since {a.get('activeAt') or a.get('startsAt')}")
+        return out
+
+    prometheus = get(f"http://{ADDRESSES['monitor']}:9090/api/v1/alerts")
+    alertmanager = get(f"http://{ADDRESSES['monitor']}:9093/api/v2/alerts")
+    posted = [a for _, body in receiver.notifications(since) for a in body.get("alerts", [])]
+    return (f"prometheus: {brief(prometheus.get('data', {}).get('alerts', [])) if 'data' in prometheus else prometheus}\n"
+            f"alertmanager: {brief(alertmanager) if isinstance(alertmanager, list) else alertmanager}\n"
+            f"posted to the webhook: {brief(posted)}")
 
 
 def test_6_redis_master_down_bots_keep_trading_degraded_without_failover():
@@ -167,14 +259,21 @@ def test_3_stopped_primary_container_fails_over_end_to_end(alerts):
         podman("start", "ct100")
     wait_until("ct100 back", lambda: ssh("ct100", "systemctl is-system-running --wait", check=False).strip()
                in ("running", "degraded"), 60)
-    # Re-running site.yml keeps the current roles: ct101 stays primary, ct100's
-    # Redis (a stale master after the restart) is made to follow ct101.
+    site_yml_keeps_ct101_primary()
+    restore_ct100(after_outage=False)
+
+
+def site_yml_keeps_ct101_primary() -> None:
+    """After a promotion of ct101 and ct100's return: site.yml keeps the current
+    roles (ct101 trades, its Redis stays master, ct100's stale master is made to
+    follow it), and a second run changes nothing."""
     ansible_playbook("site.yml")
     assert {h for h, _ in leases().values()} == {"ct101"}
+    assert redis.Redis(host=ADDRESSES["ct101"], password=redis_password()).info("replication")["role"] == "master"
     info = redis.Redis(host=ADDRESSES["ct100"], password=redis_password()).info("replication")
     assert info["role"] == "slave" and info["master_host"] == ADDRESSES["ct101"]
-    assert recap_changed(ansible_playbook("site.yml")) == 0, "second site.yml run after a failover changes nothing"
-    restore_ct100(after_outage=False)
+    assert recap_changed(ansible_playbook("site.yml")) == 0, "second site.yml run after a promotion changes nothing"
+    assert redis.Redis(host=ADDRESSES["ct101"], password=redis_password()).info("replication")["role"] == "master"
 
 
 def test_8_planned_switchover_and_back_lose_no_redis_key_and_never_overlap():
@@ -211,6 +310,36 @@ def test_8_planned_switchover_and_back_lose_no_redis_key_and_never_overlap():
     missing = [i for i in acked if master.get(f"chaos:{i}") is None]
     print(f"redis writer: {len(acked)} writes acknowledged, {len(errors)} refused/retried, {len(missing)} lost")
     assert acked and missing == []
+
+
+def test_12_manual_emergency_promotion_then_site_yml_keeps_the_roles_and_changes_nothing():
+    """The documented emergency failover, by hand: the monitor is down and the
+    primary is lost; the operator runs one monitor check on ct101 (it takes the
+    lease once it expired, promotes Redis, starts the bots). ct100 comes back, and
+    site.yml must keep ct101 as primary (docs/REDIS-FAILOVER-PROCEDURE.md)."""
+    time.sleep(COOLDOWN)
+    ssh("ct101", "systemctl stop quantshift-failover-monitor")
+    t0 = time.monotonic()
+    podman("stop", "-t", "0", "ct100")
+    try:
+        decisions = []
+
+        def promote() -> bool:
+            decisions.append(ssh("ct101", "quantshift-run quantshift-failover-monitor --config "
+                                          "/opt/quantshift/failover_monitor.yaml --once", check=False).strip())
+            return "failover_success" in decisions[-1]
+
+        wait_until("manual promotion of ct101", promote, THRESHOLD + 30, 2)
+        trading_on("ct101")
+        TIMINGS.add("manual emergency promotion (primary lost -> ct101 trading)", time.monotonic() - t0,
+                    f"(lease {THRESHOLD} s + one check; decisions {sorted(set(decisions))})")
+    finally:
+        podman("start", "ct100")
+    wait_until("ct100 back", lambda: ssh("ct100", "systemctl is-system-running --wait", check=False).strip()
+               in ("running", "degraded"), 60)
+    site_yml_keeps_ct101_primary()
+    assert unit_show("ct100", "quantshift-failover-monitor.service", "ActiveState") == "active"
+    restore_ct100(after_outage=False)
 
 
 def test_10_every_dashboard_query_and_rule_expression_runs_on_the_live_prometheus():
@@ -255,4 +384,6 @@ def test_9_report():
 
 
 def redis_password() -> str:
-    return (ROOT / ".lab/secrets/redis_password").read_text().strip()
+    import lab_secrets  # scripts/ is on the path (lab.py)
+
+    return lab_secrets.load()["vault_redis_password"]
