@@ -4,6 +4,7 @@ After every case the orders and lease history must show one trader per account
 at every instant."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
@@ -383,7 +384,9 @@ def test_9_report():
         print(f"  {name:<50} {seconds:7.1f} s {goal}")
 
 
+@functools.lru_cache(maxsize=1)
 def redis_password() -> str:
+    """Decrypted once: the case-8 writer asks for it on every write."""
     import lab_secrets  # scripts/ is on the path (lab.py)
 
     return lab_secrets.load()["vault_redis_password"]
