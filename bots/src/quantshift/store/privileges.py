@@ -66,7 +66,7 @@ def grant(cur, grantees: Grantees) -> bool:
         if cur.fetchone() is None:
             raise RuntimeError(f"role {role!r} does not exist (the postgresql role creates it)")
     before = _acl_snapshot(cur)
-    with_id = _tables_with_id(cur)
+    sequences = _id_sequences(cur)
     for role, tables in ((grantees.bots, BOT_TABLES), (grantees.monitor, MONITOR_TABLES)):
         r = sql.Identifier(role)
         cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(r))
@@ -75,16 +75,14 @@ def grant(cur, grantees: Grantees) -> bool:
         for table, privs in tables.items():
             cur.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(
                 sql.SQL(", ").join(sql.SQL(p) for p in privs), sql.Identifier(table), r))
-            if "INSERT" in privs and table in with_id:
+            if "INSERT" in privs and table in sequences:
                 # bigserial ids: inserting needs nextval() on the table's sequence.
-                cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,))
-                seq = cur.fetchone()[0]
-                if seq:
-                    cur.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.SQL(seq), r))
+                cur.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.SQL(sequences[table]), r))
     return _acl_snapshot(cur) != before
 
 
-def _tables_with_id(cur) -> set[str]:
-    cur.execute("""SELECT table_name FROM information_schema.columns
-                   WHERE table_schema = 'public' AND column_name = 'id'""")
-    return {r[0] for r in cur.fetchall()}
+def _id_sequences(cur) -> dict[str, str]:
+    """table -> the (quoted, qualified) sequence behind its serial `id` column."""
+    cur.execute("""SELECT table_name, pg_get_serial_sequence(quote_ident(table_name), 'id')
+                   FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'id'""")
+    return {table: seq for table, seq in cur.fetchall() if seq}
