@@ -146,12 +146,16 @@ SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"]
 
 
 @pytest.fixture
-def make_cfg(migrated_dsn, redis_url):
-    """Build a BotConfig dict for a test, with the real DB and Redis."""
+def make_cfg(migrated_dsn, redis_url, tmp_path):
+    """Build a BotConfig dict for a test, with the real DB and Redis. Each host
+    id gets its own lock directory, as each real host has its own /run."""
     from quantshift import config
 
     def _make(**over):
+        lock_dir = tmp_path / "run" / over.get("host_id", "ct100")
+        lock_dir.mkdir(parents=True, exist_ok=True)
         data = {
+            "lock_dir": str(lock_dir),
             "name": "equity", "host_id": "ct100", "metrics_port": 9200, "cycle_interval_seconds": 1,
             "heartbeat_interval_seconds": 1, "lease_ttl_seconds": 10, "lease_safety_margin_seconds": 1,
             "database": {"dsn": migrated_dsn}, "redis": {"url": redis_url},

@@ -21,3 +21,15 @@ def sample(text: str, name: str, **labels) -> float | None:
 
 def sample_names(text: str) -> set[str]:
     return {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def hold(db, account: str = "equity", host: str = "ct100", ttl: float = 3600.0):
+    """Play the lease holder: the account's leader row names `host` (created if
+    absent) and `db` carries its fence, so ledger writes are accepted."""
+    from quantshift.store import leader_lease
+    from quantshift.store.fencing import Fence
+
+    with db.transaction() as cur:
+        _created, lease = leader_lease.init(cur, account, host, ttl)
+    db.fence = Fence(account, lease.holder, lease.epoch, 0.0)
+    return lease

@@ -74,8 +74,13 @@ def test_without_a_leader_row_the_bot_is_standby_and_sends_nothing(make_cfg):
         bot.start(wait=False)
         bot.heartbeat()
         rep = bot.cycle()
-        assert not bot.lease_valid() and rep.intents == 5 and rep.orders_blocked == 5 and rep.orders_sent == 0
+        # A standby only reads: signals yes, no intents, nothing written for the account.
+        assert not bot.lease_valid() and rep.signals and rep.intents == 0 and rep.orders_sent == 0
         assert _orders(bot) == []
+        with bot.db.transaction() as cur:
+            cur.execute("SELECT (SELECT count(*) FROM cash) + (SELECT count(*) FROM daily_pnl) "
+                        "+ (SELECT count(*) FROM positions)")
+            assert cur.fetchone()[0] == 0
         with bot.db.transaction() as cur:
             (row,) = heartbeat.for_account(cur, "equity")
         assert row.status == "STANDBY" and not row.is_primary
@@ -123,7 +128,7 @@ def test_old_primary_stands_down_when_the_monitor_took_over(make_cfg):
         bot.heartbeat()  # ... and comes back: renewal with epoch 1 fails
         assert not bot.lease_valid() and bot.epoch is None
         rep = bot.cycle()
-        assert rep.orders_sent == 0 and rep.orders_blocked > 0
+        assert rep.orders_sent == 0 and rep.intents == 0 and rep.signals  # reads and computes, writes nothing
         text = scrape(bot.metrics.port)
         assert sample(text, "quantshift_equity_is_primary") == 0
         assert sample(text, "quantshift_equity_heartbeat_seconds") > time.time() - 5  # still heartbeating

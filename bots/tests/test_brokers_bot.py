@@ -38,9 +38,10 @@ def fake():
 
 
 @pytest.fixture
-def bot(pg_dsn, redis_url, fake):
+def bot(pg_dsn, redis_url, fake, tmp_path):
     data = {
         "name": "equity", "host_id": "ct100", "metrics_port": 9200, "cycle_interval_seconds": 1,
+        "lock_dir": str(tmp_path),
         "heartbeat_interval_seconds": 1, "lease_ttl_seconds": 10, "lease_safety_margin_seconds": 1,
         "database": {"dsn": pg_dsn}, "redis": {"url": redis_url},
         "marketdata": {"seed": 3, "lookback_bars": 120}, "symbols": list(SYMBOLS),

@@ -49,6 +49,12 @@ def _rfc3339(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _unix(text: str) -> float:
+    """An RFC 3339 query parameter (naive = UTC) as unix seconds."""
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
 @dataclass
 class Fault:
     method: str
@@ -285,7 +291,13 @@ class FakeAlpaca(FakeVenue):
         if method == "GET" and path == "/v2/orders":
             want = q.get("status", "open")
             rows = [o for o in self.orders if want == "all" or (o["status"] in self.OPEN) == (want == "open")]
-            rows = sorted(rows, key=lambda o: o["created"], reverse=True)[: int(q.get("limit", 50))]
+            # after/until: submission time, both exclusive; direction: by submission time, desc by default
+            if q.get("after"):
+                rows = [o for o in rows if o["created"] > _unix(q["after"])]
+            if q.get("until"):
+                rows = [o for o in rows if o["created"] < _unix(q["until"])]
+            rows = sorted(rows, key=lambda o: o["created"], reverse=q.get("direction", "desc") != "asc")
+            rows = rows[: min(int(q.get("limit", 50)), 500)]
             return self.json([self.order_json(o) for o in rows])
         if method == "GET" and path == "/v2/account":
             d = copy.deepcopy(self.account_tpl)
@@ -447,6 +459,8 @@ class FakeBinance(FakeVenue):
             hit = [o for o in self.orders if o["symbol"] == sym and
                    (o["coid"] == q.get("origClientOrderId") or str(o["id"]) == q.get("orderId"))]
             return self.json(self.order_json(hit[-1])) if hit else self.error("order_not_found")
+        if method == "GET" and path == "/api/v3/allOrders":
+            return self.all_orders(q)
         if method == "GET" and path == "/api/v3/openOrders":
             rows = [o for o in self.orders if o["status"] in (self.NEW, self.PARTIAL) and
                     ("symbol" not in q or o["symbol"] == self.unified(q["symbol"]))]
@@ -482,6 +496,29 @@ class FakeBinance(FakeVenue):
             elif o["steps"]:
                 self.advance_one(o)
         return self.json(self.order_json(o, full=True))
+
+    DAY_MS = 24 * 3600 * 1000
+
+    def all_orders(self, q: dict):
+        """GET /api/v3/allOrders: one symbol (mandatory), ascending by order id;
+        startTime/endTime select by order time and may span 24 h at most (one
+        of them alone: that 24 h window); without them the newest `limit`."""
+        if not q.get("symbol"):
+            return self.json({"code": -1102, "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, "
+                                                    "or malformed."}, 400)
+        sym = self.unified(q["symbol"])
+        rows = sorted((o for o in self.orders if o["symbol"] == sym), key=lambda o: o["id"])
+        limit = min(int(q.get("limit", 500)), 1000)
+        start, end = q.get("startTime"), q.get("endTime")
+        if start or end:
+            lo = int(start) if start else int(end) - self.DAY_MS
+            hi = int(end) if end else lo + self.DAY_MS
+            if hi - lo > self.DAY_MS:
+                return self.json({"code": -1127, "msg": "More than 24 hours between startTime and endTime."}, 400)
+            rows = [o for o in rows if lo <= int(o["created"] * 1000) <= hi][:limit]
+        else:
+            rows = rows[-limit:]
+        return self.json([self.order_json(o) for o in rows])
 
     def advance_one(self, o):
         cum, px = o["steps"][o["step"]]
@@ -520,13 +557,47 @@ def _broker_database(pg_server):
     d.close()
 
 
+HOLDER = "ct100"  # the host the broker tests trade from (Harness.pending stores its orders at epoch 1)
+
+
+def play_holder(db, account: str, holder: str = HOLDER, epoch: int = 1) -> None:
+    """Write the ledger as the lease holder: the bot sets this fence on its
+    Database; the ledger trigger refuses writes without it."""
+    from quantshift.store.fencing import Fence
+
+    db.fence = Fence(account, holder, epoch, 1.0)
+
+
+def take_over(db, account: str, new_holder: str = "ct101"):
+    """The old holder's lease runs out (it froze) and the failover monitor takes
+    it over: epoch + 1, epoch_since = now. The new holder's fence is set."""
+    from quantshift.store import leader_lease
+
+    with db.transaction() as cur:
+        cur.execute("UPDATE leader SET lease_expires_at = now() - interval '1 second' WHERE account = %s",
+                    (account,))
+    with db.transaction() as cur:
+        lease = leader_lease.take_over_if_expired(cur, account, new_holder, 3600.0)
+    assert lease is not None and lease.holder == new_holder
+    play_holder(db, account, new_holder, lease.epoch)
+    return lease
+
+
 @pytest.fixture
 def broker_db(_broker_database):
+    """Emptied, with a leader row (ct100, epoch 1) for both test accounts and
+    ct100's fence for "equity" (Harness sets its own account's)."""
+    from quantshift.store import leader_lease
+
     d = _broker_database
+    d.fence = None
     with d.transaction() as cur:
         cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")
         tables = [r[0] for r in cur.fetchall()]
         cur.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        for account in ("equity", "crypto"):
+            leader_lease.init(cur, account, HOLDER, 3600.0)
+    play_holder(d, "equity")
     return d
 
 
@@ -578,6 +649,7 @@ class Harness:
                                     initial_cash=cash)
         if hasattr(self.broker, "instrument"):
             self.broker.instrument(self.metrics)
+        play_holder(db, self.account_name)
 
     @property
     def price(self) -> float:
@@ -691,3 +763,202 @@ def test_recorded_binance_shapes_parse_with_ccxt():
     assert bal["USDT"]["free"] == 100000.0
     (c,) = [ex.parse_ohlcv(k) for k in recorded("binance", "klines")[:1]]
     assert c[0] == 1709562600000 and c[4] == 68250.0
+
+
+# ------------------------------------------------ fenced-order detection --
+# A broker cannot check our fencing token: an old primary frozen between its last
+# lease check and its HTTP send places the order after the takeover. The new
+# holder finds it among the venue's recent orders (RemoteBroker.detect_fenced).
+
+@pytest.fixture(params=["alpaca", "ccxt"])
+def fenced_venue(request, broker_db):
+    h = Harness(request.param, broker_db)
+    h.broker.reconcile()
+    yield h
+    h.close()
+
+
+def _venue_positions(h) -> dict[str, float]:
+    if h.kind == "alpaca":
+        return {s: qty for s, (qty, _avg) in h.fake.positions.items() if qty > 1e-12}
+    return {s: h.fake.balances[s.split("/")[0]] for s in (h.sym, h.sym2) if h.fake.balances.get(s.split("/")[0])}
+
+
+def _stored_positions(h) -> dict[str, float]:
+    from quantshift.store import positions
+
+    with h.db.transaction() as cur:
+        return {s: p.qty for s, p in positions.for_account(cur, h.account_name).items()}
+
+
+def _fenced_rows(h) -> list[tuple]:
+    with h.db.transaction() as cur:
+        cur.execute("""SELECT client_order_id, order_epoch, holder_epoch, symbol, side, filled_qty::float8,
+                              avg_price::float8, executed_at, detail FROM fenced_orders WHERE account = %s""",
+                    (h.account_name,))
+        return cur.fetchall()
+
+
+def _list_path(h) -> str:
+    return "/v2/orders" if h.kind == "alpaca" else "/api/v3/allOrders"
+
+
+def test_an_old_epochs_order_executed_after_the_takeover_is_detected_once_and_adopted(fenced_venue):
+    h = fenced_venue
+    # The old primary (ct100, epoch 1) stores its order PENDING, then freezes before sending.
+    req = h.pending("buy")
+    lease = take_over(h.db, h.account_name)  # ct101 holds epoch 2 now
+    assert lease.epoch == 2
+    time.sleep(0.01)  # the venue's millisecond clock is past epoch_since
+    # The old primary thaws and sends: the venue has no idea about epochs.
+    h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
+
+    found = h.broker.detect_fenced(2)
+
+    (f,) = found
+    assert (f.client_order_id, f.order_epoch, f.holder_epoch, f.symbol, f.side) == \
+        (req.client_order_id, 1, 2, h.sym, "buy")
+    assert f.filled_qty == pytest.approx(h.qty) and f.avg_price == pytest.approx(h.price, rel=1e-3)
+    assert f.executed_at is not None and f.executed_at.tzinfo is not None and f.executed_at >= lease.epoch_since
+    # Recorded once, under the holder's fence.
+    (row,) = _fenced_rows(h)
+    assert row[:5] == (req.client_order_id, 1, 2, h.sym, "buy") and row[5] == pytest.approx(h.qty)
+    assert row[7] == f.executed_at and "ct101" in row[8]
+    # The old primary's ledger row now says what the venue did; its fill is booked once.
+    o = h.order(req.client_order_id)
+    assert o.status == "FILLED" and o.filled_qty == pytest.approx(h.qty) and o.broker_order_id
+    assert sum(x.qty for x in h.fills(req.client_order_id)) == pytest.approx(h.qty)
+    # Exactly once: the next cycle reports nothing new, and sync books nothing twice.
+    assert h.broker.detect_fenced(2) == []
+    assert h.broker.sync() == []
+    assert len(_fenced_rows(h)) == 1 and len(h.fills(req.client_order_id)) == 1
+    # The position is adopted from the venue by the account() the bot calls next.
+    acct = h.broker.account()
+    venue = _venue_positions(h)
+    assert venue and set(venue) == {h.sym} and venue[h.sym] == pytest.approx(h.qty, rel=0.002)
+    assert _stored_positions(h) == pytest.approx(venue)
+    assert {s: p.qty for s, p in acct.positions.items()} == pytest.approx(venue)
+    assert h.posts() == 0  # detection only reads
+
+
+def test_only_old_epoch_orders_of_this_account_executed_after_the_takeover_are_fenced(fenced_venue):
+    from quantshift.brokers.base import make_client_order_id
+
+    h, acct, n = fenced_venue, fenced_venue.account_name, fenced_venue.broker.coid_max_len
+    coid = lambda name, epoch: make_client_order_id(name, epoch, max_len=n)  # noqa: E731
+    # Executed by the old primary while it still held the lease.
+    before = h.fake.place(coid(acct, 1), h.sym, "buy", h.qty)
+    h.fake.advance()
+    assert before["status"] == h.fake.FILLED
+    lease = take_over(h.db, h.account_name)
+    time.sleep(0.01)
+    with h.fake.lock:  # ... two minutes before the takeover: inside the lookback, before epoch_since
+        before["created"] = before["updated"] = lease.epoch_since.timestamp() - 120
+    fenced = h.fake.place(coid(acct, 1), h.sym2, "buy", h.qty)
+    h.fake.place(coid(acct, 2), h.sym, "buy", h.qty)          # the current holder's own order
+    h.fake.place(coid("other", 1), h.sym, "buy", h.qty)       # another bot on the same venue account
+    h.fake.place("web-7f3a9c", h.sym, "buy", h.qty)           # placed by hand on the website
+    h.fake.place("x-0a1b2c3d4e5f60718293", h.sym, "buy", h.qty)  # another program's id
+    h.fake.place(coid(acct, 1), h.sym2, "buy", h.qty, order_type="limit", limit_price=1.0,
+                 plan="hold")                                  # old epoch, sent late, never executed
+    # A process that is not the current epoch (a stale primary) reports nothing and asks nothing.
+    asked = len(h.fake.requests)
+    assert h.broker.detect_fenced(1) == [] and h.broker.detect_fenced(3) == []
+    assert len(h.fake.requests) == asked
+
+    found = h.broker.detect_fenced(2)
+
+    assert [f.client_order_id for f in found] == [fenced["coid"]]
+    assert [r[0] for r in _fenced_rows(h)] == [fenced["coid"]]
+    # Each of the others was listed and executed: left out for its id, epoch or time, not by chance.
+    assert sorted(o["status"] for o in h.fake.orders) == sorted([h.fake.NEW] + [h.fake.FILLED] * 6)
+    assert h.broker.detect_fenced(2) == []
+    with h.db.transaction() as cur:
+        from quantshift.store import orders
+
+        # Orders the bot never stored are not adopted into the ledger.
+        assert orders.get(cur, fenced["coid"]) is None and orders.get(cur, "web-7f3a9c") is None
+    # Every venue fill is in the mirrored positions, whoever made it.
+    h.broker.account()
+    assert _stored_positions(h) == pytest.approx(_venue_positions(h))
+
+
+def test_the_venue_listing_backs_off_and_is_counted(fenced_venue):
+    h = fenced_venue
+    req = h.pending("buy")
+    take_over(h.db, h.account_name)
+    time.sleep(0.01)
+    h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
+    h.fake.fault("GET", _list_path(h), "service_unavailable")
+    (f,) = h.broker.detect_fenced(2)
+    assert f.client_order_id == req.client_order_id and h.errors("broker") == 1
+
+
+def test_the_venue_listing_failing_for_good_raises_and_records_nothing(fenced_venue):
+    from quantshift.brokers import BrokerUnavailable
+
+    h = fenced_venue
+    req = h.pending("buy")
+    take_over(h.db, h.account_name)
+    time.sleep(0.01)
+    h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
+    h.fake.fault("GET", _list_path(h), "service_unavailable", times=h.policy.attempts)
+    with pytest.raises(BrokerUnavailable):
+        h.broker.detect_fenced(2)
+    assert _fenced_rows(h) == []
+    (f,) = h.broker.detect_fenced(2)  # the next cycle finds it
+    assert f.client_order_id == req.client_order_id
+
+
+def test_a_holder_that_lost_its_lease_cannot_record_a_fenced_order(fenced_venue):
+    from quantshift.store import leader_lease
+    from quantshift.store.fencing import Fenced
+
+    h = fenced_venue
+    req = h.pending("buy")
+    take_over(h.db, h.account_name)
+    time.sleep(0.01)
+    h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
+    # The row says epoch 2, but the lease ran out (nobody renewed it): writes are refused.
+    with h.db.transaction() as cur:
+        cur.execute("UPDATE leader SET lease_expires_at = now() WHERE account = %s", (h.account_name,))
+    with pytest.raises(Fenced):
+        h.broker.detect_fenced(2)
+    assert _fenced_rows(h) == []
+    with h.db.transaction() as cur:
+        assert leader_lease.renew(cur, h.account_name, "ct101", 2, 3600.0) is not None
+    assert [f.client_order_id for f in h.broker.detect_fenced(2)] == [req.client_order_id]
+
+
+def test_binance_order_history_is_read_per_symbol_within_its_24_hour_window(broker_db):
+    import datetime as dt_
+
+    h = Harness("ccxt", broker_db)
+    try:
+        h.broker.detect_fenced(1)  # epoch 1, held since just now: one request per symbol, from since
+        reqs = [q for m, p, q in h.fake.requests if p == "/api/v3/allOrders"]
+        assert sorted(q["symbol"] for q in reqs) == ["BTCUSDT", "ETHUSDT"]
+        assert all("startTime" in q and q["limit"] == "1000" for q in reqs)
+        # An epoch older than a day: the newest orders instead of a startTime Binance would refuse.
+        h.fake.requests.clear()
+        old = dt_.datetime.now(dt_.timezone.utc) - dt_.timedelta(days=3)
+        assert h.broker._read("recent orders", h.broker._venue_recent_orders, old) == []
+        reqs = [q for m, p, q in h.fake.requests if p == "/api/v3/allOrders"]
+        assert len(reqs) == 2 and not any("startTime" in q for q in reqs)
+    finally:
+        h.close()
+
+
+def test_alpaca_recent_orders_are_asked_for_all_statuses_after_the_lookback_start(broker_db):
+    h = Harness("alpaca", broker_db)
+    try:
+        h.broker.detect_fenced(1)
+        (q,) = [q for m, p, q in h.fake.requests if p == "/v2/orders" and m == "GET"]
+        assert q["status"] == "all" and q["limit"] == "500" and q["direction"] == "desc"
+        with broker_db.transaction() as cur:
+            from quantshift.store import leader_lease
+
+            since = leader_lease.current(cur, "equity").epoch_since
+        assert _unix(q["after"]) == pytest.approx(since.timestamp() - 900, abs=1e-3)
+    finally:
+        h.close()

@@ -22,7 +22,9 @@ def _script(name: str) -> list[str]:
 
 
 def _config(tmp_path, pg_dsn, redis_url, **over) -> str:
+    (tmp_path / "run").mkdir(exist_ok=True)
     data = {"name": "equity", "host_id": "ct100", "metrics_port": free_port(), "metrics_bind": "127.0.0.1",
+            "lock_dir": str(tmp_path / "run"),
             "heartbeat_interval_seconds": 1, "lease_ttl_seconds": 10, "cycle_interval_seconds": 1,
             "database": {"dsn": pg_dsn}, "redis": {"url": redis_url},
             "marketdata": {"seed": 3, "lookback_bars": 120}, "symbols": SYMBOLS,
@@ -42,7 +44,7 @@ def run(name, *args, **kw):
 def test_once_trades_offline_through_the_whole_stack(tmp_path, pg_dsn, redis_url):
     cfg = _config(tmp_path, pg_dsn, redis_url)
     r = run("quantshift-db", "--config", cfg, "migrate")
-    assert r.returncode == 0 and "schema at 0001" in r.stdout
+    assert r.returncode == 0 and "schema at 0002" in r.stdout
     r = run("quantshift-lease", "--config", cfg, "init", "--holder", "ct100")
     assert r.returncode == 0 and "created: holder ct100 epoch 1" in r.stdout
     r = run("quantshift-lease", "--config", cfg, "init", "--holder", "ct101")

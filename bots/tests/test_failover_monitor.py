@@ -19,7 +19,7 @@ import yaml
 from quantshift import config
 from quantshift.failover import redis_role
 from quantshift.failover.monitor import FailoverMonitor, MonitorConfig, MonitorMetrics, Monitored, load_config
-from quantshift.store import Database, leader_lease
+from quantshift.store import Database, DatabaseUnavailable, leader_lease
 
 from .conftest import free_port
 from .helpers import sample, scrape
@@ -30,6 +30,7 @@ ACCOUNTS = ["equity", "crypto"]
 class RecordingServices:
     def __init__(self, fail: bool = False, active=()):
         self.started: list[list[str]] = []
+        self.stopped: list[list[str]] = []
         self.fail = fail
         self.active = set(active)
 
@@ -38,6 +39,10 @@ class RecordingServices:
         if self.fail:
             raise subprocess.CalledProcessError(1, ["systemctl", "start", *units])
         self.active.update(units)
+
+    def stop(self, units, timeout):
+        self.stopped.append(list(units))
+        self.active.difference_update(units)
 
     def is_active(self, unit):
         return unit in self.active
@@ -70,7 +75,9 @@ def replica_pair(redis_server):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def make_monitor(pg_dsn, redis_url, role_file=None, services=None, alerts=None, **over):
+def make_monitor(pg_dsn, redis_url, role_file=None, services=None, alerts=None, watching_for=3600.0, **over):
+    """A monitor that (by default) has reached the arbiter without a gap for
+    `watching_for` seconds, so a stale heartbeat counts at once."""
     settings = dict(bot_configs=["unused"], host_id="ct101", check_interval_seconds=0.1,
                     stale_threshold_seconds=2, cooldown_seconds=300, metrics_port=0,
                     redis_replication_file=str(role_file) if role_file else "")
@@ -81,6 +88,15 @@ def make_monitor(pg_dsn, redis_url, role_file=None, services=None, alerts=None, 
     sent = [] if alerts is None else alerts
     mon = FailoverMonitor(cfg, monitored, db=Database(pg_dsn), services=services or RecordingServices(),
                           metrics=MonitorMetrics(0, "127.0.0.1"), alert=sent.append)
+    if watching_for:
+        try:
+            with mon.db.transaction() as cur:
+                cur.execute("""INSERT INTO monitor_checks (host_id, last_check_at, reachable_since)
+                               VALUES (%s, now(), now() - make_interval(secs => %s))
+                               ON CONFLICT (host_id) DO UPDATE SET last_check_at = EXCLUDED.last_check_at,
+                                   reachable_since = EXCLUDED.reachable_since""", (cfg.host_id, watching_for))
+        except DatabaseUnavailable:
+            pass  # the unreachable-database tests
     return mon
 
 
@@ -288,3 +304,92 @@ def test_bad_monitor_config_is_one_line_naming_the_key(tmp_path, over, key):
         load_config(path, env={})
     msg = str(e.value)
     assert "\n" not in msg and f"monitor.yaml: {key}" in msg
+
+
+# ---------------------------------------------------- arbiter outages (issue 11, item 6) --
+
+def _arbiter_was_away(db, seconds: float, lease_expired_for: float):
+    """What the database looks like right after it was paused or stopped for
+    `seconds`: nobody could write, so the primary's heartbeat and this monitor's
+    last check are that old, and the primary's lease ran out meanwhile."""
+    with db.transaction() as cur:
+        cur.execute("UPDATE bot_status SET last_heartbeat = now() - make_interval(secs => %s)", (seconds,))
+        cur.execute("UPDATE leader SET lease_expires_at = now() - make_interval(secs => %s)", (lease_expired_for,))
+        cur.execute("UPDATE monitor_checks SET last_check_at = now() - make_interval(secs => %s)", (seconds,))
+
+
+def test_an_arbiter_outage_with_a_healthy_primary_causes_no_takeover(db, pg_dsn, redis_url):
+    primary_on(db, heartbeat_age=1, lease_left=30)
+    services = RecordingServices()
+    mon = make_monitor(pg_dsn, redis_url, services=services)
+    assert mon.check_once() == "healthy"
+    _arbiter_was_away(db, 120, lease_expired_for=90)
+    assert mon.check_once() == "healthy", "the heartbeat age spans a time nobody could write one"
+    assert services.started == []
+    # The primary renews at the same epoch on its next heartbeat and carries on.
+    for a in ACCOUNTS:
+        assert leader_lease.LeaderLease(db).renew(a, "ct100", 1, 30) is not None
+    primary_on(db, heartbeat_age=0, lease_left=30)
+    assert mon.check_once() == "healthy"
+    assert {(leader_lease.LeaderLease(db).current(a).holder, leader_lease.LeaderLease(db).current(a).epoch)
+            for a in ACCOUNTS} == {("ct100", 1)}
+
+
+def test_a_primary_that_died_during_an_arbiter_outage_fails_over_a_threshold_after_its_return(db, pg_dsn,
+                                                                                              redis_url):
+    primary_on(db, heartbeat_age=1, lease_left=30)
+    services = RecordingServices()
+    mon = make_monitor(pg_dsn, redis_url, services=services, check_interval_seconds=0.5)
+    assert mon.check_once() == "healthy"
+    _arbiter_was_away(db, 120, lease_expired_for=90)
+    t0 = time.monotonic()
+    assert mon.check_once() == "healthy"
+    wait = mon.next_check_in()
+    assert 0 < wait <= 0.5
+    decision = "healthy"
+    while decision == "healthy" and time.monotonic() - t0 < 10:
+        time.sleep(mon.next_check_in())
+        decision = mon.check_once()
+    took = time.monotonic() - t0
+    assert decision == "failover_success"
+    # threshold (2 s) of reachable arbiter, then at most one check interval more
+    assert 2.0 <= took <= 2.0 + 0.5 + 0.3, took
+
+
+def test_cooldown_counts_failovers_in_either_direction(db, pg_dsn, redis_url):
+    """A->B->A inside five minutes is a flap: the failover *to* ct100 a minute
+    ago blocks ct101 from taking the account back."""
+    primary_on(db, heartbeat_age=120, lease_left=-5)
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO failover_events (account, event, from_holder, to_holder, created_at) "
+                    "VALUES ('crypto', 'failover', 'ct101', 'ct100', now() - interval '60 seconds')")
+    services = RecordingServices()
+    assert make_monitor(pg_dsn, redis_url, services=services).check_once() == "cooldown"
+    assert services.started == []
+
+
+def test_in_cooldown_is_the_seed_rule():
+    from quantshift.failover.monitor import in_cooldown
+
+    assert in_cooldown(299.0, 300) and not in_cooldown(300.0, 300) and not in_cooldown(None, 300)
+
+
+def test_on_a_host_without_the_lease_the_monitor_stops_local_bots_and_follows_the_holders_redis(
+        db, pg_dsn, replica_pair, redis_server):
+    """A returning old primary: its bots came back up (enabled units) and its
+    Redis came back as a master. Its monitor makes it a clean standby."""
+    replica_url, role_file = replica_pair
+    local = redis_role.client(replica_url, None)
+    redis_role.promote(local, str(role_file))  # the stale master
+    master_port = int(redis_server.rsplit(":", 1)[1].split("/")[0])
+    primary_on(db, host="ct101", heartbeat_age=1, lease_left=30)
+    units = [f"quantshift-{a}.service" for a in ACCOUNTS]
+    services = RecordingServices(active=units)
+    mon = make_monitor(pg_dsn, replica_url, role_file=role_file, services=services, host_id="ct100",
+                       redis_peers={"ct101": f"127.0.0.1:{master_port}"})
+    assert mon.check_once() == "healthy"
+    assert services.stopped == [units] and services.started == []
+    info = local.info("replication")
+    assert info["role"] == "slave" and int(info["master_port"]) == master_port
+    assert role_file.read_text().splitlines()[-1] == f"replicaof 127.0.0.1 {master_port}"
+    assert mon.check_once() == "healthy" and services.stopped == [units], "nothing more to do"

@@ -7,6 +7,15 @@ import pytest
 from quantshift.brokers import OrderRequest, SimBroker
 from quantshift.store import fills, orders
 
+from .helpers import hold
+
+
+@pytest.fixture
+def db(db):
+    """The sim broker writes the ledger: as the lease holder of equity."""
+    hold(db)
+    return db
+
 
 def _pending(db, coid, symbol, side, qty):
     with db.transaction() as cur:

@@ -7,9 +7,11 @@ import time
 import psycopg2
 import pytest
 
-from quantshift.store import Database, cash, daily_pnl, failover_events, fills, heartbeat, leader_lease, migrate
+from quantshift.store import Database, DatabaseUnavailable, cash, daily_pnl, failover_events, fills, heartbeat, leader_lease, migrate
 from quantshift.store import orders, positions
 from quantshift.store.migrations import applied, available
+
+from .helpers import hold
 
 
 def test_migrations_apply_once_in_order_and_are_idempotent(pg_dsn):
@@ -144,6 +146,7 @@ def test_lease_times_come_from_the_database_clock(db):
 # ---------------------------------------------------------------- tables --
 
 def test_client_order_id_is_unique(db):
+    hold(db)
     kw = dict(account="equity", host_id="ct100", epoch=1, symbol="AAPL", side="buy", qty=3)
     with db.transaction() as cur:
         orders.create_pending(cur, client_order_id="qs-equity-e1-x", **kw)
@@ -157,6 +160,7 @@ def test_client_order_id_is_unique(db):
 
 
 def test_positions_average_in_and_delete_when_flat(db):
+    hold(db)
     with db.transaction() as cur:
         positions.apply_fill(cur, "equity", "AAPL", "buy", 10, 100.0)
         p = positions.apply_fill(cur, "equity", "AAPL", "buy", 10, 110.0)
@@ -183,6 +187,7 @@ def test_heartbeat_counts_starts_and_records_db_time(db):
 
 
 def test_cash_and_daily_pnl_keep_start_of_day_value(db):
+    hold(db)
     with db.transaction() as cur:
         assert cash.ensure(cur, "equity", 1000) == 1000
         assert cash.ensure(cur, "equity", 5) == 1000
@@ -195,7 +200,53 @@ def test_cash_and_daily_pnl_keep_start_of_day_value(db):
 
 
 def test_fill_requires_a_stored_order(db):
+    hold(db)
     with pytest.raises(psycopg2.errors.ForeignKeyViolation):
         with db.transaction() as cur:
             fills.insert(cur, client_order_id="nope", account="equity", symbol="A", side="buy", qty=1, price=1,
                          fee=0)
+
+
+def test_a_query_to_a_frozen_server_is_cut_from_the_client_side(pg_server):
+    """A paused database host keeps TCP established and ACKs: neither the
+    server's statement_timeout nor keepalives can end the wait. The client's
+    own guard does, just after statement_timeout."""
+    import socket as socketlib
+
+    listener = socketlib.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    # A proxy that forwards the handshake, then stops answering (the "pause").
+    frozen = threading.Event()
+
+    def proxy():
+        client, _ = listener.accept()
+        upstream = socketlib.create_connection((pg_server["host"], pg_server["port"]))
+        client.settimeout(0.05)
+        upstream.settimeout(0.05)
+        while True:
+            for a, b in ((client, upstream), (upstream, client)):
+                if frozen.is_set() and a is client:
+                    continue  # swallow the client's query: the server never sees it
+                try:
+                    data = a.recv(65536)
+                except socketlib.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                b.sendall(data)
+
+    threading.Thread(target=proxy, daemon=True).start()
+    d = Database(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", statement_timeout_ms=500)
+    with d.transaction() as cur:
+        cur.execute("SELECT 1")
+    frozen.set()
+    t0 = time.monotonic()
+    with pytest.raises(DatabaseUnavailable):
+        with d.transaction() as cur:
+            cur.execute("SELECT 1")
+    assert time.monotonic() - t0 < 0.5 + 2.0 + 1.0
+    listener.close()

@@ -1,12 +1,16 @@
 """The trading bot: data -> signals -> risk -> orders -> metrics, with a heartbeat
 that renews the leader lease, and sd_notify to systemd.
 
-Fencing (DESIGN §4): the bot trades only while it holds a valid lease for its
-account. Validity is judged locally with a monotonic deadline
-(start of the successful renew + seconds remaining per the DB - safety margin),
-checked right before every order. When renewal fails the bot stops trading
-but keeps running, heartbeating and pinging the watchdog: it is healthy for
-systemd, STANDBY in STATUS= and `_is_primary 0`.
+Fencing (DESIGN §4, docs/DECISIONS.md): the bot trades only while it holds a
+valid lease for its account (store/lease_holder.py: a local monotonic deadline
+moved only by committed renewals). An order is sent only with enough lease
+left for the broker's timeout (the send budget), and every ledger write is
+checked by the database against the leader row (store/fencing.py): a refused
+write (`Fenced`) makes the bot stand down at once. A standby only reads: it
+fetches data and computes signals, and writes nothing for the account. When
+renewal fails the bot stops trading but keeps running, heartbeating and
+pinging the watchdog: it is healthy for systemd, STANDBY in STATUS= and
+`_is_primary 0`. One process per account per host (host_lock.py).
 """
 from __future__ import annotations
 
@@ -23,11 +27,13 @@ import numpy as np
 from . import __version__
 from .brokers import AlpacaBroker, BrokerError, CcxtBroker, OrderRequest, SimBroker
 from .config import BotConfig
+from .host_lock import HostLock
 from .marketdata import BarCache, MarketData, build_source
 from .metrics import BotMetrics
 from .risk import RiskManager
-from .store import (Database, DatabaseUnavailable, SchemaNotCurrent, daily_pnl, heartbeat, leader_lease, orders,
-                    require_current)
+from .store import Database, DatabaseUnavailable, SchemaNotCurrent, daily_pnl, heartbeat, orders, require_current
+from .store.fencing import Fenced
+from .store.lease_holder import LeaseHolder
 from .strategies import build_strategies
 from .watchdog import Notifier
 
@@ -47,6 +53,7 @@ class CycleReport:
     orders_sent: int = 0
     orders_filled: int = 0
     orders_blocked: int = 0
+    fenced_found: int = 0
     portfolio_value: float | None = None
     daily_pnl: float | None = None
     positions_open: int | None = None
@@ -80,6 +87,9 @@ class Bot:
         self.md = MarketData(source if source is not None else build_source(cfg), cache, clock=clock)
         self.broker = build_broker(cfg, self.db, self.md)
         self.strategies = build_strategies(cfg)
+        # Before anything is bound or connected: a second process for this account
+        # on this host refuses here with one line.
+        self.host_lock = HostLock(cfg.lock_dir, cfg.name).acquire()
         self.metrics = metrics if metrics is not None else BotMetrics(cfg.metrics_prefix, cfg.metrics_port,
                                                                       cfg.metrics_bind)
         self.notifier = notifier if notifier is not None else Notifier(on_watchdog=self.metrics.record_watchdog)
@@ -92,10 +102,11 @@ class Bot:
         self.risk = RiskManager(cfg.risk, cfg.broker.qty_decimals)
         self.symbols = list(cfg.symbols)
         self.stop_event = threading.Event()
-        # lease state
-        self.epoch: int | None = None
-        self.lease_deadline = float("-inf")
-        self.lease_remaining: float | None = None
+        self.lease = LeaseHolder(self.db, cfg.name, cfg.host_id, cfg.lease_ttl_seconds, cfg.lease_safety_margin_seconds,
+                                 auto_init=cfg.lease_auto_init, config_hint=cfg.source_path or "FILE")
+        # A network order may take up to the broker timeout: it is sent only with
+        # that much lease left (the sim broker settles inside a fenced transaction).
+        self.send_budget = 0.0 if cfg.broker.kind == "sim" else cfg.broker.timeout_seconds
         # signal state
         self._live = None
         self._last_bar_ts: int | None = None
@@ -103,7 +114,7 @@ class Bot:
         self._kill_day = None
         self._last_report: CycleReport | None = None
         self._redis_warned = False
-        self._standby_logged = False
+        self._standby_cycle_logged = False
         self._export_lease_validity()
 
     # ------------------------------------------------------------ lease --
@@ -112,40 +123,36 @@ class Bot:
         # unreachable database shows is_primary 0 as soon as its lease runs out.
         self.metrics.is_primary.set_function(lambda: 1.0 if self.lease_valid() else 0.0)
 
+    @property
+    def epoch(self) -> int | None:
+        return self.lease.epoch
+
     def lease_valid(self) -> bool:
-        return self.epoch is not None and time.monotonic() < self.lease_deadline
+        return self.lease.valid()
 
     def _role(self) -> str:
         return "PRIMARY" if self.lease_valid() else "STANDBY"
 
-    def heartbeat(self) -> None:
-        """Renew the lease (or adopt a row held by this host), write bot_status,
-        update metrics and ping the watchdog. Never raises."""
+    def heartbeat(self) -> bool:
+        """Renew the lease (or take up a row naming this host), write bot_status,
+        update metrics and ping the watchdog. The renewal counts only once its
+        transaction committed. Never raises; False when it failed."""
         cfg = self.cfg
-        t0 = time.monotonic()
         try:
             with self.db.transaction() as cur:
-                lease = None
-                if self.epoch is not None:
-                    lease = leader_lease.renew(cur, cfg.name, cfg.host_id, self.epoch, cfg.lease_ttl_seconds)
-                    if lease is None:
-                        now_lease = leader_lease.current(cur, cfg.name)
-                        log.warning("lease lost for account %s: now %s; standing down (not trading)", cfg.name,
-                                    f"held by {now_lease.holder} epoch {now_lease.epoch}" if now_lease else "no row")
-                        self.epoch, self.lease_deadline = None, float("-inf")
-                if self.epoch is None:
-                    lease = self._adopt(cur)
-                if lease is not None:
-                    self.lease_remaining = lease.remaining_seconds
-                    self.lease_deadline = t0 + lease.remaining_seconds - cfg.lease_safety_margin_seconds
-                role = self._role()
-                heartbeat.beat(cur, cfg.name, cfg.host_id, role, epoch=self.epoch, is_primary=role == "PRIMARY",
-                               detail=self._detail())
+                renewal = self.lease.renew(cur)
+                heartbeat.beat(cur, cfg.name, cfg.host_id, renewal.role,
+                               epoch=renewal.lease.epoch if renewal.lease else None,
+                               is_primary=renewal.role == "PRIMARY", detail=self._detail())
+            self.lease.commit(renewal)
+            ok = True
         except DatabaseUnavailable as e:
+            ok = False
             self.metrics.record_error("db")
             log.error("heartbeat failed (database): %s; %s", e,
                       "still inside the lease" if self.lease_valid() else "not trading until the lease is renewed")
         except Exception as e:  # a heartbeat must never kill the loop
+            ok = False
             self.metrics.record_error("lease")
             log.exception("heartbeat failed: %s", e)
             self.db.close()
@@ -153,33 +160,13 @@ class Bot:
         self.metrics.set_leader(self.epoch or 0, self.lease_valid())
         self.notifier.watchdog()
         self.notifier.status(self._status_line())
+        return ok
 
-    def _adopt(self, cur):
-        """Take up the lease only when the row names this host (first start, or a
-        planned handover back to us). Never a lease held by another host."""
-        cfg = self.cfg
-        cur_lease = leader_lease.current(cur, cfg.name)
-        if cur_lease is None and cfg.lease_auto_init:
-            _created, cur_lease = leader_lease.init(cur, cfg.name, cfg.host_id, cfg.lease_ttl_seconds)
-            log.info("lease_auto_init: created leader row for %s held by %s", cfg.name, cfg.host_id)
-        if cur_lease is None:
-            if not self._standby_logged:
-                log.warning("no leader row for account %s: standby; seed it with "
-                            "'quantshift-lease --config %s init --holder %s'", cfg.name,
-                            cfg.source_path or "FILE", cfg.host_id)
-                self._standby_logged = True
-            return None
-        if cur_lease.holder != cfg.host_id:
-            if not self._standby_logged:
-                log.info("standby: account %s is held by %s (epoch %d)", cfg.name, cur_lease.holder, cur_lease.epoch)
-                self._standby_logged = True
-            return None
-        lease = leader_lease.renew(cur, cfg.name, cfg.host_id, cur_lease.epoch, cfg.lease_ttl_seconds)
-        if lease is not None:
-            self.epoch = lease.epoch
-            self._standby_logged = False
-            log.info("primary: holding the lease for %s at epoch %d", cfg.name, lease.epoch)
-        return lease
+    def _stand_down(self, e: Fenced, rep: CycleReport) -> None:
+        self.metrics.record_error("fenced")
+        rep.errors.append(f"fenced: {e}")
+        self.lease.stand_down(f"ledger refused a write ({e})")
+        self.metrics.set_leader(0, False)
 
     def _detail(self) -> str:
         r = self._last_report
@@ -192,8 +179,7 @@ class Bot:
 
     def _status_line(self) -> str:
         role = self._role()
-        lease = f"epoch {self.epoch} lease {max(0.0, self.lease_deadline - time.monotonic()):.0f}s" \
-            if self.epoch is not None else "no lease"
+        lease = f"epoch {self.epoch} lease {self.lease.seconds_left():.0f}s" if self.epoch is not None else "no lease"
         r = self._last_report
         extra = ""
         if r is not None:
@@ -224,9 +210,11 @@ class Bot:
                 delay = min(delay * 2, max_delay)
 
     def start(self, *, wait: bool = True) -> None:
-        """Database up and its schema current, start registered, market data warm, broker
-        reconciled; then READY=1. With wait=True a missing database is retried
-        (watchdog kept alive) until it answers or the bot is stopped."""
+        """Database up and its schema current, start registered, market data warm,
+        lease taken up if it names this host and then the broker reconciled (a
+        standby reconciles when it gets the lease); then READY=1. With wait=True a
+        missing database is retried (watchdog kept alive) until it answers or the
+        bot is stopped."""
         cfg = self.cfg
         self.notifier.status("starting: connecting to the database")
         def register_start() -> int:
@@ -242,15 +230,20 @@ class Bot:
         fetch = self.md.latest(self.symbols, cfg.marketdata.lookback_bars)
         self.metrics.symbols_loaded.set(len(fetch.bars.symbols))
         self.notifier.keepalive()
-        # No trading and no READY=1 until the broker's open orders and positions
-        # have been reconciled with the store.
-        notes = self._until_ok(self.broker.reconcile, BrokerError, "broker", "broker reconciliation failed", wait,
-                               max_delay=30.0)
-        for note in notes:
-            log.info("reconcile: %s", note)
-        self.notifier.ready(f"ready: {len(self.symbols)} symbols, broker {self.broker.name}")
+        # The holder does not trade, and sends no READY=1, until the broker's open
+        # orders and positions have been reconciled with the store (under its fence).
+        self.heartbeat()
+        if self.lease_valid():
+            self._until_ok(self._reconcile, BrokerError, "broker", "broker reconciliation failed", wait,
+                           max_delay=30.0)
+        self.notifier.ready(f"ready: {len(self.symbols)} symbols, broker {self.broker.name}, {self._role()}")
         log.info("ready: %d symbols, %d strategies, broker %s, data %s", len(self.symbols), len(self.strategies),
                  self.broker.name, self.md.source.name)
+
+    def _reconcile(self) -> None:
+        for note in self.broker.reconcile():
+            log.info("reconcile: %s", note)
+        self.lease.acquired = False
 
     # ------------------------------------------------------------- cycle --
     def _signals_for_newest_bar(self, bars) -> dict[str, np.ndarray] | None:
@@ -283,6 +276,8 @@ class Bot:
             self.metrics.record_error("db")
             rep.errors.append(f"db: {e}")
             log.error("cycle: database unavailable: %s", e)
+        except Fenced as e:
+            self._stand_down(e, rep)
         except BrokerError as e:
             self.metrics.record_error("broker")
             rep.errors.append(f"broker: {e}")
@@ -349,6 +344,17 @@ class Bot:
                     m.record_signals(name, n)
 
         prices = bars.close[-1]
+        if not self.lease_valid():
+            # A standby only reads: no broker sync, no account state, no P&L row.
+            rep.orders_blocked = 0
+            if not self._standby_cycle_logged:
+                log.info("standby for %s: data and signals only, nothing written for the account", cfg.name)
+                self._standby_cycle_logged = True
+            return
+        self._standby_cycle_logged = False
+        if self.lease.acquired:
+            self._reconcile()  # a new epoch: the broker's view first (raises BrokerError: no trading this cycle)
+        self._detect_fenced(rep)
         # Orders left open (accepted, partly filled, outcome unknown) are looked
         # up by client order id before anything new is decided.
         for res in self.broker.sync():
@@ -392,13 +398,27 @@ class Bot:
         rep.positions_open = len(acct.positions)
         m.set_portfolio(value, rep.daily_pnl, rep.positions_open)
 
+    def _detect_fenced(self, rep: CycleReport) -> None:
+        """Orders the broker executed under an older epoch after it ended (only a
+        broker without fencing tokens can have them): recorded, counted, alerted."""
+        detect = getattr(self.broker, "detect_fenced", None)
+        if detect is None:
+            return
+        for f in detect(self.epoch):
+            rep.fenced_found += 1
+            self.metrics.fenced_orders.inc()
+            log.critical("ALERT fenced order %s (epoch %s) executed at the broker after epoch %d began: %s %g %s; "
+                         "position adopted from the broker (runbook: docs/DECISIONS.md)", f.client_order_id,
+                         f.order_epoch, self.epoch, f.side, f.filled_qty, f.symbol)
+
     def _execute(self, intents, rep: CycleReport) -> None:
         cfg, m = self.cfg, self.metrics
         with self.db.transaction() as cur:
             busy = {o.symbol for o in orders.open_orders(cur, cfg.name)}
+        may_send = lambda: self.lease.allows_send(self.send_budget)  # noqa: E731
         for it in intents:
             self.notifier.keepalive()
-            if not self.lease_valid():
+            if not may_send():
                 rep.orders_blocked += 1
                 continue
             if it.symbol in busy:
@@ -412,14 +432,16 @@ class Bot:
                 orders.create_pending(cur, client_order_id=coid, account=cfg.name, host_id=cfg.host_id, epoch=epoch,
                                       symbol=it.symbol, side=it.side, qty=it.qty, strategy=it.strategy)
             # Re-check right before sending: the lease may have lapsed during the insert.
-            if not self.lease_valid():
+            if not may_send():
                 with self.db.transaction() as cur:
-                    orders.set_status(cur, coid, "CANCELED", error="lease not valid at send time")
+                    orders.set_status(cur, coid, "CANCELED", error="lease too short to send")
                 rep.orders_blocked += 1
                 continue
             try:
                 with self._api_timer(self.broker):
-                    res = self.broker.submit(OrderRequest(coid, it.symbol, it.side, it.qty))
+                    res = self.broker.submit(OrderRequest(coid, it.symbol, it.side, it.qty), may_send=may_send)
+            except Fenced:
+                raise  # the ledger refused the outcome: stand down (cycle())
             except Exception as e:
                 # Unknown outcome: never resend; reconciliation resolves it by client order id.
                 m.record_error("broker")
@@ -428,8 +450,8 @@ class Bot:
                 try:
                     with self.db.transaction() as cur:
                         orders.set_status(cur, coid, "UNKNOWN", error=str(e)[:500])
-                except DatabaseUnavailable:
-                    pass
+                except (DatabaseUnavailable, Fenced):
+                    pass  # the next holder's reconciliation resolves it by client order id
                 continue
             rep.orders_sent += 1
             if res.status == "FILLED":
@@ -440,7 +462,7 @@ class Bot:
             elif res.status == "REJECTED":
                 log.warning("rejected %s %s %g: %s (%s)", it.side, it.symbol, it.qty, res.error, coid)
         if rep.orders_blocked:
-            log.warning("standby: %d order(s) not sent, no valid lease for %s", rep.orders_blocked, cfg.name)
+            log.warning("%d order(s) not sent: not enough lease left for %s", rep.orders_blocked, cfg.name)
 
     # -------------------------------------------------------------- loop --
     def _sleep(self, seconds: float) -> bool:
@@ -480,8 +502,10 @@ class Bot:
         while not self.stop_event.is_set():
             now = time.monotonic()
             if now >= next_hb:
-                self.heartbeat()
-                next_hb = now + cfg.heartbeat_interval_seconds
+                # After a failed renewal, try again soon: an arbiter that is back
+                # finds the primary renewing within seconds, not a whole interval.
+                ok = self.heartbeat()
+                next_hb = now + (cfg.heartbeat_interval_seconds if ok else min(cfg.heartbeat_interval_seconds, 2.0))
             if self.stop_event.is_set():
                 break
             if now >= next_cycle:
@@ -511,7 +535,9 @@ class Bot:
                                detail="clean shutdown")
         except Exception:
             pass
-        self.epoch, self.lease_deadline = None, float("-inf")
+        self.lease.epoch, self.lease.deadline = None, float("-inf")
+        self.db.fence = None
         self.metrics.set_leader(0, False)
         self.db.close()
+        self.host_lock.release()
         log.info("stopped %s", self.cfg.name)

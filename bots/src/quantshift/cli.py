@@ -50,8 +50,12 @@ def bot_main(argv: list[str] | None = None) -> int:
     from .bot import Bot  # imported after config so a bad config fails fast and lean
     from .brokers import AdapterNotImplemented
     from .marketdata import ExtraMissing
+    from .host_lock import HostLockHeld
     try:
         bot = Bot(cfg)
+    except HostLockHeld as e:
+        print(f"quantshift-bot: {e}", file=sys.stderr)
+        return 1
     except (ExtraMissing, AdapterNotImplemented) as e:
         print(str(ConfigError(cfg.source_path, "", str(e))), file=sys.stderr)
         return EX_CONFIG
@@ -214,6 +218,7 @@ def db_main(argv: list[str] | None = None) -> int:
     import psycopg2
 
     from .store import Database, DatabaseUnavailable, migrate
+    from .store.db import first_line
     from .store.migrations import applied, grant_privileges
     from .store.privileges import Grantees
 
@@ -238,7 +243,7 @@ def db_main(argv: list[str] | None = None) -> int:
         return _fail_db(e)
     except (psycopg2.Error, RuntimeError) as e:
         # e.g. permission denied: a trading login cannot change the schema.
-        print(f"quantshift-db migrate: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"quantshift-db migrate: {first_line(e)}", file=sys.stderr)
         return 1
     finally:
         db.close()
@@ -292,6 +297,7 @@ def ha_main(argv: list[str] | None = None) -> int:
     ph = sub.add_parser("handover", help="hand every lease from one host to another (epoch + 1)")
     ph.add_argument("--from", dest="from_host", required=True)
     ph.add_argument("--to", dest="to_host", required=True)
+    ph.add_argument("--force", action="store_true", help="hand over even while the old holder's bots are alive")
     pp = sub.add_parser("wait-primary", help="wait until HOST's bots report PRIMARY with fresh heartbeats")
     pp.add_argument("--host", required=True)
     pp.add_argument("--timeout", type=float, default=120)
@@ -322,7 +328,7 @@ def ha_main(argv: list[str] | None = None) -> int:
             out = {"changed": not (before["role"] == "slave" and before.get("master_host") == args.master),
                    "was": before["role"]}
         elif args.cmd == "handover":
-            res = switchover.hand_over(m, db, args.from_host, args.to_host)
+            res = switchover.hand_over(m, db, args.from_host, args.to_host, force=args.force)
             out = {"changed": any(v.startswith("changed") for v in res.values()), "accounts": res}
         else:
             out = {"waited_seconds": round(switchover.wait_primary(m, db, args.host, args.timeout,

@@ -172,6 +172,8 @@ class BotConfig:
     lease_safety_margin_seconds: float = 5.0
     lease_auto_init: bool = False
     cycle_interval_seconds: float = 60.0
+    # Host-local lock directory: one trading process per account per host (host_lock.py).
+    lock_dir: str = "/run/quantshift"
     log_level: str = "INFO"
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
@@ -201,6 +203,9 @@ def _type_name(tp: Any) -> str:
     if origin is list:
         (inner,) = typing.get_args(tp)
         return f"list of {_type_name(inner)}"
+    if origin is dict:
+        _k, inner = typing.get_args(tp)
+        return f"mapping of {_type_name(inner)}"
     if dataclasses.is_dataclass(tp):
         return "mapping"
     return getattr(tp, "__name__", str(tp))
@@ -219,6 +224,11 @@ def _convert(value: Any, tp: Any, key: str, path: str | None) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(path, key, f"expected mapping, got {value!r}")
         return _build(tp, value, key + ".", path)
+    if origin is dict:
+        _k, inner = typing.get_args(tp)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(path, key, f"expected {_type_name(tp)} with string keys, got {value!r}")
+        return {k: _convert(v, inner, f"{key}.{k}", path) for k, v in value.items()}
     if origin is list:
         (inner,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -273,6 +283,7 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(1 <= cfg.metrics_port <= 65535, path, "metrics_port", f"must be 1..65535, got {cfg.metrics_port}")
     _check(cfg.heartbeat_interval_seconds > 0, path, "heartbeat_interval_seconds", "must be > 0")
     _check(cfg.cycle_interval_seconds > 0, path, "cycle_interval_seconds", "must be > 0")
+    _check(os.path.isabs(cfg.lock_dir), path, "lock_dir", f"must be an absolute path, got {cfg.lock_dir!r}")
     _check(cfg.lease_safety_margin_seconds >= 0, path, "lease_safety_margin_seconds", "must be >= 0")
     # The lease must outlive at least one missed renewal, otherwise a single slow
     # heartbeat fences a healthy primary.

@@ -1,5 +1,6 @@
 """Drive the lab from the control node: SQL on the arbiter, systemd over SSH,
-podman/nsenter for hard failures, the playbooks, and the single-trader check."""
+podman/nsenter for hard failures, the playbooks, the single-trader check and the
+timings table (TIMINGS, shared by the cases and conftest's report)."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))
 import lab_status  # noqa: E402  (the one reader of the lab inventory, and its ssh)
+
+sys.path.insert(0, str(ROOT / "bots/src"))
+from quantshift.store import audit  # noqa: E402  (the execution audit's SQL and judge, as the unit tests use them)
 
 ADDRESSES, GROUPS = lab_status.hosts_by_group()
 DB_HOST = GROUPS["database"][0]
@@ -90,6 +94,17 @@ def recap_changed(output: str) -> int:
     return total
 
 
+def changed_tasks(output: str) -> list[str]:
+    """'task: host' for every result the default callback printed as changed."""
+    task, changed = "", []
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed: ["):
+            changed.append(f"{task}: {line.split('[', 1)[1].split(']', 1)[0]}")
+    return changed
+
+
 def leases() -> dict[str, tuple[str, int]]:
     return {a: (h, int(e)) for a, h, e in sql("SELECT account, holder, epoch FROM leader")}
 
@@ -137,30 +152,17 @@ def wait_until(what: str, predicate, timeout: float, interval: float = 0.5):
         time.sleep(interval)
 
 
-def single_trader_violations() -> tuple[int, list[str], float]:
-    """Every order must come from the lease holder of its time, under that lease's
-    epoch. Reads the orders and the lease history (init, takeover, handover events)
-    from the arbiter; returns (orders checked, violations, overlap seconds)."""
-    events = sql("SELECT account, to_holder, epoch, extract(epoch from created_at) FROM failover_events "
-                 "WHERE event IN ('lease_init', 'lease_takeover', 'lease_handover') ORDER BY created_at, id")
-    orders = sql("SELECT account, host_id, epoch, extract(epoch from created_at), client_order_id FROM orders "
-                 "ORDER BY created_at, id")
-    timeline: dict[str, list[tuple[float, str, int]]] = {}
-    for account, holder, epoch, t in events:
-        timeline.setdefault(account, []).append((float(t), holder, int(epoch)))
-    violations, overlap = [], 0.0
-    for account, host, epoch, t, coid in orders:
-        t = float(t)
-        periods = [p for p in timeline.get(account, []) if p[0] <= t]
-        if not periods:
-            violations.append(f"{coid}: {account} order by {host} before any lease")
-            continue
-        start, holder, lease_epoch = periods[-1]
-        if (host, int(epoch)) != (holder, lease_epoch):
-            violations.append(f"{coid}: {account} order by {host} epoch {epoch} while {holder} held epoch "
-                              f"{lease_epoch} (since {t - start:.2f} s)")
-            overlap = max(overlap, t - start)
-    return len(orders), violations, overlap
+def single_trader_violations() -> audit.Verdict:
+    """Every execution (fill) must belong to an order of the host that held the
+    account's lease when it executed, under that lease's epoch; orders a broker
+    executed under an old epoch (fenced_orders) are violations too. Runs the
+    audit's own queries on the arbiter and judges the rows with audit.judge().
+    Executions are read before the lease history, so a lease event written in
+    between can only add periods after them, never misplace one."""
+    executions = sql(audit.EXECUTIONS_SQL)
+    history = sql(audit.LEASE_HISTORY_SQL)
+    fenced = sql(audit.FENCED_SQL)
+    return audit.judge(history, executions, fenced)
 
 
 class AlertReceiver:
@@ -208,3 +210,10 @@ class Timings:
     def add(self, name: str, seconds: float, goal: str = "") -> None:
         self.rows.append((name, seconds, goal))
         print(f"chaos timing: {name}: {seconds:.1f} s {goal}", flush=True)
+
+    def table(self) -> list[str]:
+        width = max((len(name) for name, _, _ in self.rows), default=0)
+        return [f"{name:<{width}} {seconds:7.1f} s {goal}" for name, seconds, goal in self.rows]
+
+
+TIMINGS = Timings()  # one table for the whole run: the cases add, conftest.py prints it

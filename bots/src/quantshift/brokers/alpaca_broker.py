@@ -5,6 +5,7 @@ RemoteBroker; this module only speaks Alpaca v2:
   POST /v2/orders                          submit (client_order_id = ours)
   GET  /v2/orders:by_client_order_id       lookup by client order id (404 = none)
   GET  /v2/orders?status=open&limit=500    open orders (reconciliation)
+  GET  /v2/orders?status=all&after=..      recent orders (fenced-order detection)
   GET  /v2/account, GET /v2/positions      cash and positions
 
 Alpaca refuses a client_order_id it has seen before (422 "client_order_id
@@ -14,7 +15,9 @@ does not read the environment itself).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 
 from ..config import ENV_ALPACA_KEY, ENV_ALPACA_SECRET
 from ..marketdata.remote import require_credentials, require_extra
@@ -44,6 +47,24 @@ def _f(v, default=0.0) -> float:
         return default
 
 
+def _time(v) -> dt.datetime | None:
+    """An Alpaca RFC 3339 time ("2024-03-04T14:31:00.123456789Z") as tz-aware
+    UTC; None when absent or unreadable (never an exception: an order must not
+    turn into a parsing error)."""
+    if isinstance(v, dt.datetime):
+        t = v
+    elif isinstance(v, str) and v:
+        # fromisoformat before 3.11 reads neither "Z" nor nanoseconds: both normalised here.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", v.strip()).replace("Z", "+00:00").replace("z", "+00:00")
+        try:
+            t = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+
+
 def to_venue_order(d: dict) -> VenueOrder:
     status = _STATUS.get(str(d.get("status", "")).lower(), "ACCEPTED")
     filled = _f(d.get("filled_qty"))
@@ -55,7 +76,8 @@ def to_venue_order(d: dict) -> VenueOrder:
         reason = f"alpaca status {d.get('status')}"
     return VenueOrder(client_order_id=d.get("client_order_id"), broker_order_id=str(d.get("id")) if d.get("id") else None,
                       symbol=str(d.get("symbol") or ""), side=str(d.get("side") or ""), qty=_f(d.get("qty")),
-                      status=status, filled_qty=filled, avg_price=avg, fee=0.0, reason=reason)
+                      status=status, filled_qty=filled, avg_price=avg, fee=0.0, reason=reason,
+                      executed_at=_time(d.get("filled_at")) or _time(d.get("updated_at")))
 
 
 class AlpacaBroker(RemoteBroker):
@@ -113,6 +135,21 @@ class AlpacaBroker(RemoteBroker):
         rows = self.client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500))
         if len(rows) >= 500:
             log.warning("alpaca: 500 or more open orders; reconciliation saw the newest 500")
+        return [to_venue_order(d) for d in rows]
+
+    def _venue_recent_orders(self, since: dt.datetime) -> list[VenueOrder]:
+        """All orders submitted after `since`, newest first, up to Alpaca's page
+        of 500: called every cycle, so an order older than the newest 500 was
+        seen by an earlier call."""
+        from alpaca.common.enums import Sort
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        rows = self.client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, after=since, limit=500,
+                                                       direction=Sort.DESC))
+        if len(rows) >= 500:
+            log.warning("alpaca: 500 or more orders since %s; fenced-order detection saw the newest 500",
+                        since.isoformat())
         return [to_venue_order(d) for d in rows]
 
     def _venue_account(self) -> VenueAccount:

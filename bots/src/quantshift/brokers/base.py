@@ -10,9 +10,11 @@ Safety rules every adapter follows (DESIGN §3, nautilus/hummingbot lessons):
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..store.positions import Position
 
@@ -76,6 +78,45 @@ def make_client_order_id(name: str, epoch: int, *, max_len: int = 64, random_hex
     return f"{name[:keep]}{tail}{rnd[:MIN_RANDOM_CHARS]}"
 
 
+# `<name>-e<epoch>-<8..20 hex>`; the name is greedy so that a name containing
+# "-e<digits>-" itself still splits at the last separator (the random part has no "-").
+_COID = re.compile(r"(?P<name>.+)-e(?P<epoch>0|[1-9][0-9]*)-(?P<rnd>[0-9a-f]{%d,20})" % MIN_RANDOM_CHARS)
+
+
+def parse_client_order_id(coid: str | None) -> tuple[str, int] | None:
+    """The inverse of make_client_order_id: (name, epoch) of an id it made, in
+    any of its shapes - `qs-<name>-e<epoch>-<hex>`, `<name>-e<epoch>-<hex>`, and
+    the shortened-name form, for which the name returned is the shortened one
+    (a prefix of the bot's name). None for anything else (ids of other software,
+    orders placed by hand on the venue's website)."""
+    if not coid or not isinstance(coid, str):
+        return None
+    m = _COID.fullmatch(coid)
+    if m is None:
+        return None
+    name = m.group("name")
+    # The `qs-` prefix is dropped only when the id was too long with it, so an id
+    # that starts with it was made with it - unless nothing would be left of the name.
+    if name.startswith("qs-") and len(name) > 3:
+        name = name[3:]
+    return name, int(m.group("epoch"))
+
+
+@dataclass(frozen=True)
+class FencedOrder:
+    """An order the venue executed under an older epoch's client order id of
+    this account after that epoch ended (DESIGN §4: a broker cannot check our
+    fencing token, so the lease holder detects these)."""
+    client_order_id: str
+    order_epoch: int
+    holder_epoch: int
+    symbol: str
+    side: str
+    filled_qty: float
+    avg_price: float | None
+    executed_at: dt.datetime | None
+
+
 class Broker(Protocol):
     name: str
 
@@ -92,6 +133,8 @@ class Broker(Protocol):
 
     def account(self) -> AccountState: ...
 
-    def submit(self, req: OrderRequest) -> OrderResult: ...
+    def submit(self, req: OrderRequest, *, may_send: Callable[[], bool] | None = None) -> OrderResult:
+        """Send once. may_send is the holder's send budget: checked before every
+        send and resend, and before each lookup after a back-off."""
 
     def lookup(self, client_order_id: str) -> OrderResult | None: ...

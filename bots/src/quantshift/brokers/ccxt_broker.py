@@ -2,8 +2,9 @@
 the exchange's client-order-id parameter (ccxt's unified `clientOrderId`,
 sent as newClientOrderId on binance, cl_ord_id on kraken, client_order_id on
 coinbase), balances as cash (the quote currency) and positions (the base
-currencies of the configured symbols). The order-safety rules live in
-RemoteBroker.
+currencies of the configured symbols), and the recent order history for
+fenced-order detection (fetch_orders, per configured symbol where the
+exchange wants one). The order-safety rules live in RemoteBroker.
 
 Binance accepts a repeated newClientOrderId once the earlier order is no
 longer open, so an order is never sent again without first proving by lookup
@@ -11,6 +12,7 @@ that the exchange does not have it.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Sequence
 
@@ -101,10 +103,17 @@ class CcxtBroker(RemoteBroker):
                 log.debug("fee of %s %s on %s not converted to %s", cost, cur, o.get("id"), self.quote)
         reason = f"{self.exchange_id} status {(o.get('info') or {}).get('status', o.get('status'))}" \
             if status in ("CANCELED", "REJECTED") else None
+        # Last trade, else last update (ccxt leaves lastTradeTimestamp empty for a
+        # canceled or expired order, even a partly filled one), else creation.
+        ms = o.get("lastTradeTimestamp") or o.get("lastUpdateTimestamp") or o.get("timestamp")
+        try:
+            executed_at = dt.datetime.fromtimestamp(float(ms) / 1000.0, tz=dt.timezone.utc) if ms else None
+        except (TypeError, ValueError, OverflowError, OSError):
+            executed_at = None
         return VenueOrder(client_order_id=o.get("clientOrderId"), broker_order_id=str(o["id"]) if o.get("id") else None,
                           symbol=symbol, side=o.get("side") or "", qty=float(o.get("amount") or 0.0), status=status,
                           filled_qty=filled, avg_price=float(avg) if avg and filled > 0 else None, fee=fee,
-                          reason=reason)
+                          reason=reason, executed_at=executed_at)
 
     # ------------------------------------------------------- venue calls --
     def _venue_submit(self, req: OrderRequest) -> VenueOrder:
@@ -141,6 +150,49 @@ class CcxtBroker(RemoteBroker):
         except ccxt.ArgumentsRequired:  # exchanges that list open orders per symbol only
             rows = [o for s in self.symbols for o in self.exchange.fetch_open_orders(s)]
         return [self.to_venue_order(o) for o in rows]
+
+    def _orders_since(self, symbol: str | None, since_ms: int) -> list[dict]:
+        """Order history of one symbol (None: all) from since_ms on: fetch_orders
+        where the exchange has it, else its open and closed orders."""
+        ex, prof = self.exchange, self.profile
+        limit = prof.orders_limit
+        since: int | None = since_ms
+        if prof.orders_window_ms and ex.milliseconds() - since_ms > prof.orders_window_ms - 60_000:
+            since = None  # longer than one request may span: the newest orders instead (this runs every cycle)
+
+        def fetch(since_arg):
+            if ex.has.get("fetchOrders"):
+                return list(ex.fetch_orders(symbol, since_arg, limit))
+            rows = list(ex.fetch_open_orders(symbol, since_arg, limit))
+            if ex.has.get("fetchClosedOrders"):
+                rows += ex.fetch_closed_orders(symbol, since_arg, limit)
+            return rows
+
+        rows = fetch(since)
+        if since is not None and limit and len(rows) >= limit:
+            # A full page counted from `since` ends before now: add the newest page.
+            log.warning("%s: %d or more orders of %s since %d; adding the newest %d", self.exchange_id, limit,
+                        symbol or "all symbols", since_ms, limit)
+            rows += fetch(None)
+        return rows
+
+    def _venue_recent_orders(self, since: dt.datetime) -> list[VenueOrder]:
+        import ccxt
+
+        self._markets()
+        since_ms = int(since.timestamp() * 1000)
+        try:
+            rows = self._orders_since(None, since_ms)
+        except ccxt.ArgumentsRequired:  # binance and others list order history per symbol only
+            rows = [o for s in self.symbols for o in self._orders_since(s, since_ms)]
+        out, seen = [], set()
+        for o in rows:
+            key = (o.get("symbol"), o.get("id") or o.get("clientOrderId"))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(self.to_venue_order(o))
+        return out
 
     def _venue_account(self) -> VenueAccount:
         markets = self._markets()

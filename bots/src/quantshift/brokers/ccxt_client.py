@@ -13,7 +13,9 @@
 
 Per exchange: the client order id limit, and whether the exchange can look an
 order up by it (binance: GET /api/v3/order?origClientOrderId=). Where it cannot,
-lookup scans the symbol's open and recent closed orders for the id.
+lookup scans the symbol's open and recent closed orders for the id. Also the
+order-history page size and the longest span one history request may cover
+(binance allOrders: 1000 orders, 24 hours).
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ class ExchangeProfile:
     coid_max_len: int = 32            # conservative default for exchanges not listed
     lookup_param: str | None = None   # fetch_order(None, symbol, {param: coid}) works
     options: dict = field(default_factory=dict)
+    orders_limit: int | None = None   # the most orders one order-history request returns
+    # An order-history request may not span more than this (binance allOrders:
+    # 24 h between startTime and endTime); an older `since` asks for the newest orders.
+    orders_window_ms: int | None = None
 
 
 _BINANCE = ExchangeProfile(
@@ -46,6 +52,8 @@ _BINANCE = ExchangeProfile(
         "fetchCurrencies": False,             # private sapi call, not needed for spot orders
         "warnOnFetchOpenOrdersWithoutSymbol": False,  # reconciliation wants ALL open orders
     },
+    orders_limit=1000,                       # GET /api/v3/allOrders: default 500, at most 1000
+    orders_window_ms=24 * 3600 * 1000,
 )
 
 PROFILES = {

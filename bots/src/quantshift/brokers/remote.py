@@ -21,12 +21,14 @@ venue, which is the source of truth for a real account.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Callable
 
-from ..store import Database, cash, fills, orders, positions
+from ..store import Database, cash, fenced_orders, fills, leader_lease, orders, positions
 from ..store.positions import QTY_EPSILON, Position
-from .base import AccountState, BrokerError, OrderRequest, OrderResult, make_client_order_id
+from .base import (AccountState, BrokerError, FencedOrder, OrderRequest, OrderResult, make_client_order_id,
+                   parse_client_order_id)
 from .retry import RetryPolicy, Telemetry
 from .venue import (VenueAccount, VenueDuplicate, VenueError, VenueNotFound, VenueOrder, VenueRejected,
                     VenueRetryLater, read_with_backoff)
@@ -64,6 +66,12 @@ class RemoteBroker:
         raise NotImplementedError
 
     def _venue_account(self) -> VenueAccount:
+        raise NotImplementedError
+
+    def _venue_recent_orders(self, since: dt.datetime) -> list[VenueOrder]:
+        """The account's orders (any status, every symbol) placed at or after
+        `since` (tz-aware UTC), with executed_at filled in. More (older) orders
+        are harmless; missing ones are not."""
         raise NotImplementedError
 
     def _translate(self, exc: Exception) -> VenueError:
@@ -175,10 +183,16 @@ class RemoteBroker:
             return f"client order id longer than {self.coid_max_len} characters ({self.name})"
         return None
 
-    def submit(self, req: OrderRequest) -> OrderResult:
+    def submit(self, req: OrderRequest, *, may_send: Callable[[], bool] | None = None) -> OrderResult:
         """Send once. The order row is PENDING already. Never raises for venue
         errors: the result is FILLED / ACCEPTED / PARTIALLY_FILLED / REJECTED /
-        CANCELED, or UNKNOWN (left for sync() to resolve by client order id)."""
+        CANCELED, or UNKNOWN (left for sync() to resolve by client order id).
+
+        may_send is the lease holder's send budget (enough lease left for one
+        request to end before the lease can): checked before the send, before any
+        resend and before each lookup after a back-off, because a back-off can
+        outlast the lease on a thread that renews nothing."""
+        may_send = may_send or (lambda: True)
         problem = self._precheck(req)
         if problem is None:
             try:
@@ -190,13 +204,16 @@ class RemoteBroker:
         attempt = 0
         while True:
             attempt += 1
+            if not may_send():
+                return self._mark(req.client_order_id, "CANCELED",
+                                  "not sent: not enough lease left" + (" (after a refusal)" if attempt > 1 else ""))
             try:
                 vo = self._call(self._venue_submit, req)
                 break
             except VenueDuplicate as e:
                 # Ids are unique per bot, epoch and random part: the order at the venue is this one.
                 log.warning("%s: %s already at the venue (%s); looking it up", self.name, req.client_order_id, e)
-                return self._settle_unknown(req, f"duplicate client order id: {e}", mark=False)
+                return self._settle_unknown(req, f"duplicate client order id: {e}", mark=False, may_send=may_send)
             except VenueRejected as e:
                 log.warning("%s rejected %s %s %g (%s): %s", self.name, req.side, req.symbol, req.qty,
                             req.client_order_id, e)
@@ -210,12 +227,14 @@ class RemoteBroker:
                 log.warning("%s: %s refused before processing (%s); backing off %.2fs", self.name,
                             req.client_order_id, e, delay)
                 self.telemetry.pause(delay)
+                if not may_send():  # the lease ran down while backing off: the next holder resolves it
+                    return self._leave_unknown(req, f"refused ({e}); lease too short to look it up")
                 # A 429 means "not processed", but the order goes out again only
                 # after a successful lookup proved the venue does not have it.
                 try:
                     found = self._find(req.client_order_id, req.symbol)
                 except BrokerError as le:
-                    return self._settle_unknown(req, f"refused ({e}); lookup failed: {le}")
+                    return self._settle_unknown(req, f"refused ({e}); lookup failed: {le}", may_send=may_send)
                 if found is not None:
                     return self._await_fill(req, self._record(found, req.client_order_id))
                 continue
@@ -223,16 +242,23 @@ class RemoteBroker:
                 self.telemetry.error()
                 log.error("%s: outcome of %s %s %g (%s) unknown: %s; resolving by client order id, not resending",
                           self.name, req.side, req.symbol, req.qty, req.client_order_id, e)
-                return self._settle_unknown(req, str(e))
+                return self._settle_unknown(req, str(e), may_send=may_send)
         return self._await_fill(req, self._record(vo, req.client_order_id))
 
-    def _settle_unknown(self, req: OrderRequest, why: str, *, mark: bool = True) -> OrderResult:
+    def _leave_unknown(self, req: OrderRequest, why: str) -> OrderResult:
+        log.warning("%s: %s left UNKNOWN for reconciliation: %s", self.name, req.client_order_id, why)
+        return self._mark(req.client_order_id, "UNKNOWN", why)
+
+    def _settle_unknown(self, req: OrderRequest, why: str, *, mark: bool = True,
+                        may_send: Callable[[], bool] = lambda: True) -> OrderResult:
         """Outcome unknown: mark UNKNOWN and look the client order id up a few
         times with back-off. Found -> recorded; not found -> stays UNKNOWN for
         sync() (which cancels it in the store once it is clearly not at the venue)."""
         if mark:
             self._mark(req.client_order_id, "UNKNOWN", why)
         for attempt in range(1, self.retry.attempts + 1):
+            if attempt > 1 and not may_send():
+                return self._leave_unknown(req, f"{why}; lease too short for another lookup")
             try:
                 found = self._call(self._venue_find, req.client_order_id, req.symbol)
             except VenueNotFound:
@@ -372,3 +398,78 @@ class RemoteBroker:
         notes.append(f"{self.name}: cash {state.cash:.2f}, {len(state.positions)} positions, "
                      f"{len(venue_open)} open orders at the venue")
         return notes
+
+    # ---------------------------------------------------- fenced orders --
+    # How far before the takeover the venue is asked about: an order the old
+    # primary sent just before it was fenced can still execute after it.
+    fenced_lookback = dt.timedelta(minutes=15)
+
+    def _order_epoch(self, client_order_id: str | None) -> int | None:
+        """The epoch of one of this account's client order ids, else None (another
+        account's, an external order, an id of another shape)."""
+        parsed = parse_client_order_id(client_order_id)
+        if parsed is None:
+            return None
+        name, epoch = parsed
+        if name == self.account_name:
+            return epoch
+        # Shortened-name form (or a name that itself starts with "qs-"): ours if
+        # this account would have made exactly this id.
+        rnd = client_order_id.rsplit("-", 1)[1]
+        try:
+            if make_client_order_id(self.account_name, epoch, max_len=self.coid_max_len,
+                                    random_hex=rnd) == client_order_id:
+                return epoch
+        except ValueError:
+            pass
+        return None
+
+    def detect_fenced(self, epoch: int) -> list[FencedOrder]:
+        """Called each cycle by the lease holder at `epoch`. Orders at the venue
+        that carry this account's client order id of an OLDER epoch and were
+        executed (filled_qty > 0) at or after the current epoch began were sent
+        by a fenced process (an old primary frozen between its lease check and
+        its send): each is recorded once in fenced_orders, its ledger order row
+        (if the old primary stored one) is brought up to the venue's fills, and
+        it is returned. Positions are adopted by the next account() (the venue
+        is the truth). Returns [] when `epoch` is not the account's current one.
+        Raises BrokerError/BrokerUnavailable when the venue cannot be read and
+        Fenced when this process no longer holds the lease."""
+        with self.db.transaction() as cur:
+            lease = leader_lease.current(cur, self.account_name)
+            known = fenced_orders.known(cur, self.account_name) if lease is not None else set()
+        if lease is None or lease.epoch != epoch:
+            return []
+        began = lease.epoch_since
+        if began.tzinfo is None:
+            began = began.replace(tzinfo=dt.timezone.utc)
+        rows = self._read("recent orders", self._venue_recent_orders, began - self.fenced_lookback)
+        found = []
+        for vo in rows:
+            coid = vo.client_order_id
+            order_epoch = self._order_epoch(coid)
+            if order_epoch is None or order_epoch >= epoch or coid in known:
+                continue
+            if not vo.filled_qty > QTY_EPSILON:
+                continue  # never executed: nothing happened (sync/reconcile deal with open ones)
+            at = vo.executed_at
+            if at is not None and at.tzinfo is None:
+                at = at.replace(tzinfo=dt.timezone.utc)
+            if at is not None and at < began:
+                continue  # executed while its epoch still held the lease: not fenced
+            known.add(coid)
+            self._record(vo)  # the old primary's row, if it stored one, gets the venue's fills
+            detail = (f"{self.name} order {vo.broker_order_id or '-'} {vo.status}: {vo.side} {vo.filled_qty:g} of "
+                      f"{vo.qty:g} {vo.symbol} executed {at.isoformat() if at else 'at an unknown time'}, after "
+                      f"epoch {epoch} began {began.isoformat()} (holder {lease.holder})")
+            with self.db.transaction() as cur:
+                new = fenced_orders.record(cur, account=self.account_name, client_order_id=coid,
+                                           order_epoch=order_epoch, holder_epoch=epoch, symbol=vo.symbol,
+                                           side=vo.side, filled_qty=vo.filled_qty, avg_price=vo.avg_price,
+                                           executed_at=at, detail=detail[:500])
+            if not new:
+                continue  # recorded meanwhile by another process of this holder
+            log.error("%s: FENCED order %s (epoch %d, account %s): %s", self.name, coid, order_epoch,
+                      self.account_name, detail)
+            found.append(FencedOrder(coid, order_epoch, epoch, vo.symbol, vo.side, vo.filled_qty, vo.avg_price, at))
+        return found

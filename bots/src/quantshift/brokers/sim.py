@@ -51,7 +51,10 @@ class SimBroker:
         with self.db.transaction() as cur:
             return AccountState(cash.get(cur, self.account_name), positions.for_account(cur, self.account_name))
 
-    def submit(self, req: OrderRequest) -> OrderResult:
+    def submit(self, req: OrderRequest, *, may_send=None) -> OrderResult:
+        """Fill at once. The fill, position, cash and status change commit in one
+        transaction that the ledger fence checks: a bot that lost its lease (even
+        one frozen after its own last check) executes nothing."""
         if req.side not in ("buy", "sell") or not req.qty > 0:
             return self._reject(req, f"invalid order {req.side} {req.qty}")
         if req.order_type != "market":

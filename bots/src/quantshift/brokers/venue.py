@@ -3,6 +3,7 @@ data): what a failed call means, an order and an account as the venue reports
 them, and the back-off loop for reads."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Callable, TypeVar
@@ -56,6 +57,9 @@ class VenueOrder:
     avg_price: float | None = None
     fee: float = 0.0         # cumulative, in the account currency
     reason: str | None = None
+    # When the venue last executed (filled) the order, else its last update, as
+    # the venue reports it; tz-aware UTC, None when the venue gave no time.
+    executed_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The failover monitor: runs on the standby, takes over when the primary is stale.
+"""The failover monitor: runs on every bot host, acts on the one that does not
+hold the leases, takes over when the primary is stale.
 
 The seed's monitor (10 s checks, 60 s stale threshold, 5 min cooldown; promote
 Redis, mark PRIMARY, start the bots, alert, log the duration) made safe the way
@@ -11,8 +12,15 @@ Patroni and Sentinel are (DESIGN §4):
 * unreachable is not stale: when the standby cannot reach the database it alerts
   and does nothing else;
 * every step is timed and recorded: a failover_events row, metrics, a webhook alert;
-* a crash half-way is finished on restart: holding the lease means "be primary",
-  and each step is idempotent;
+* an arbiter outage is not a primary failure: a heartbeat counts as stale only
+  for as long as the arbiter has been reachable without a gap (monitor_checks),
+  so a paused or restarted database host flips nothing;
+* the pair heals itself: on a host that does not hold the leases the monitor
+  stops and disables the local bots and makes the local Redis follow the
+  holder's; a second failure fails over back once the cooldown allows;
+* the cooldown is per account and counts failovers in either direction;
+* a crash half-way is finished on restart (a takeover without its failover
+  event), and each step is idempotent;
 * there is no automatic failback.
 """
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Callable, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from .. import config as config_mod
-from ..store import failover_events, heartbeat, leader_lease
+from ..store import failover_events, heartbeat, leader_lease, monitor_checks
 from ..store.db import Database, DatabaseUnavailable
 from . import redis_role
 
@@ -53,6 +61,9 @@ class MonitorConfig:
     alert_webhook_url: str = ""
     redis_replication_file: str = ""
     ready_timeout_seconds: float = 120.0
+    # host_id -> "address:port" of each bot host's Redis: the local Redis follows
+    # the lease holder's (empty: Redis roles are left to the playbooks).
+    redis_peers: dict[str, str] = field(default_factory=dict)
     # The monitor's own least-privilege login (password from
     # QUANTSHIFT_MONITOR_DB_PASSWORD); empty: the bots' login.
     database_user: str = ""
@@ -87,6 +98,9 @@ def load_config(path: str, env=None) -> tuple[MonitorConfig, Monitored]:
     check(1 <= cfg.metrics_port <= 65535, path, "metrics_port", f"must be 1..65535, got {cfg.metrics_port}")
     check(cfg.alert_webhook_url == "" or cfg.alert_webhook_url.startswith(("http://", "https://")), path,
           "alert_webhook_url", "must be empty or an http(s) URL")
+    for host, addr in cfg.redis_peers.items():
+        h, _, port = addr.rpartition(":")
+        check(bool(h) and port.isdigit(), path, f"redis_peers.{host}", f"must be ADDRESS:PORT, got {addr!r}")
     bots = [config_mod.load(p, env) for p in cfg.bot_configs]
     check(len({b.name for b in bots}) == len(bots), path, "bot_configs", "two configs have the same name")
     for i, b in enumerate(bots):
@@ -149,14 +163,23 @@ class MonitorMetrics:
 class Services(Protocol):
     def start(self, units: list[str], timeout: float) -> None: ...
 
+    def stop(self, units: list[str], timeout: float) -> None: ...
+
     def is_active(self, unit: str) -> bool: ...
 
 
 class Systemd:
-    """Type=notify units: `systemctl start` returns once the bot sent READY=1."""
+    """Type=notify units: `systemctl start` returns once the bot sent READY=1.
+    Units are enabled on the primary and disabled elsewhere, as the role leaves
+    them, so a later site.yml finds nothing to change."""
 
     def start(self, units: list[str], timeout: float) -> None:
+        subprocess.run(["systemctl", "enable", *units], check=True, timeout=30, capture_output=True, text=True)
         subprocess.run(["systemctl", "start", *units], check=True, timeout=timeout,
+                       capture_output=True, text=True)
+
+    def stop(self, units: list[str], timeout: float) -> None:
+        subprocess.run(["systemctl", "disable", "--now", *units], check=True, timeout=timeout,
                        capture_output=True, text=True)
 
     def is_active(self, unit: str) -> bool:
@@ -179,15 +202,24 @@ def post_alert(url: str, payload: dict, timeout: float = 5.0) -> bool:
 
 # ----------------------------------------------------------------- monitor --
 
+def in_cooldown(seconds_since_last_failover: float | None, cooldown_seconds: float) -> bool:
+    """The seed's 5-minute cooldown: no failover of an account within cooldown
+    seconds of its last one, in either direction."""
+    return seconds_since_last_failover is not None and seconds_since_last_failover < cooldown_seconds
+
+
 @dataclass
 class Observation:
     db_up: bool
     holders: dict[str, str] = field(default_factory=dict)
+    epochs: dict[str, int] = field(default_factory=dict)
     expired: dict[str, bool] = field(default_factory=dict)
-    ages: dict[str, float] = field(default_factory=dict)
+    ages: dict[str, float] = field(default_factory=dict)  # heartbeat age, capped by arbiter reachability
     remaining: dict[str, float] = field(default_factory=dict)  # lease seconds left (database clock)
     last_durations: dict[str, float] = field(default_factory=dict)  # account -> its last failover's duration
-    since_last_failover: float | None = None
+    since_last_failover: dict[str, float | None] = field(default_factory=dict)
+    unfinished: list[str] = field(default_factory=list)  # taken here, failover not recorded
+    reachable_for: float = 0.0  # seconds the arbiter has answered this monitor without a gap
 
 
 class FailoverMonitor:
@@ -202,31 +234,36 @@ class FailoverMonitor:
         self.metrics.declare_accounts(monitored.accounts)
         self.alert = alert or (lambda payload: post_alert(cfg.alert_webhook_url, payload))
         self._db_was_up = True
-        self._activated: set[str] = set()  # accounts this process brought up here
         self._last_obs: Observation | None = None
         self._stop = threading.Event()
 
     # -- observing --
+    def max_gap_seconds(self) -> float:
+        """Longest pause between two successful checks that still counts as one
+        reachable period: two check intervals plus a slow connect."""
+        return 2 * self.cfg.check_interval_seconds + self.m.database.connect_timeout_seconds
+
     def observe(self) -> Observation:
+        me = self.cfg.host_id
         try:
             with self.db.transaction() as cur:
                 obs = Observation(db_up=True)
+                obs.reachable_for = monitor_checks.record_check(cur, me, self.max_gap_seconds())
                 for account in self.m.accounts:
                     lease = leader_lease.current(cur, account)
                     if lease is None:
                         continue
                     obs.holders[account] = lease.holder
+                    obs.epochs[account] = lease.epoch
                     obs.expired[account] = lease.expired
                     obs.remaining[account] = lease.remaining_seconds
                     beats = {s.host_id: s.age_seconds for s in heartbeat.for_account(cur, account)}
-                    obs.ages[account] = beats.get(lease.holder, float("inf"))
-                cur.execute("""SELECT EXTRACT(EPOCH FROM now() - max(created_at))::float8 FROM failover_events
-                               WHERE event = 'failover' AND to_holder = %s""", (self.cfg.host_id,))
-                row = cur.fetchone()
-                obs.since_last_failover = row[0] if row and row[0] is not None else None
-                cur.execute("""SELECT DISTINCT ON (account) account, duration_seconds FROM failover_events
-                               WHERE event = 'failover' ORDER BY account, created_at DESC""")
-                obs.last_durations = {a: float(d or 0) for a, d in cur.fetchall()}
+                    # Nobody could write a heartbeat while the arbiter was away from us.
+                    obs.ages[account] = min(beats.get(lease.holder, float("inf")), obs.reachable_for)
+                    obs.since_last_failover[account] = failover_events.seconds_since_last_failover(cur, account)
+                    if lease.holder == me and failover_events.takeover_unfinished(cur, account, lease.epoch, me):
+                        obs.unfinished.append(account)
+                obs.last_durations = failover_events.last_durations(cur)
                 return obs
         except DatabaseUnavailable as e:
             log.warning("arbiter database unreachable: %s", e)
@@ -255,6 +292,8 @@ class FailoverMonitor:
         if not obs.holders:
             return "no_lease"
         me = self.cfg.host_id
+        if all(h != me for h in obs.holders.values()):
+            self.heal(obs)
         # The failover moves the whole host (bots, Redis master) and only when every
         # account there is stale: one hung bot beside a live sibling is the watchdog's
         # job (it restarts the bot), not a reason to split the accounts over two hosts.
@@ -264,16 +303,13 @@ class FailoverMonitor:
             log.warning("%s stale on %s but %s alive there: no failover (the watchdog restarts hung bots)",
                         stale, obs.holders[stale[0]], sorted(set(elsewhere) - set(stale)))
             stale = []
-        # Held here but not yet brought up by this process: a takeover that crashed
-        # half-way, finished now (every step is idempotent).
-        unfinished = [a for a in self.m.accounts if obs.holders.get(a) == me and a not in self._activated]
-        if unfinished:
-            running = [a for a in unfinished if self.services.is_active(self._unit(a))]
-            self._activated.update(running)  # already up (e.g. this monitor restarted): nothing to redo
-            unfinished = [a for a in unfinished if a not in running]
-        if stale and obs.since_last_failover is not None and obs.since_last_failover < self.cfg.cooldown_seconds:
-            log.warning("primary stale for %s but the last failover was %.0f s ago (cooldown %.0f s)",
-                        stale, obs.since_last_failover, self.cfg.cooldown_seconds)
+        # Taken here but the failover never finished (this monitor crashed half-way):
+        # finished now, every step is idempotent.
+        unfinished = obs.unfinished
+        cooling = [a for a in stale if in_cooldown(obs.since_last_failover.get(a), self.cfg.cooldown_seconds)]
+        if cooling:
+            log.warning("primary stale for %s but %s failed over %.0f s ago (cooldown %.0f s)", stale, cooling[0],
+                        obs.since_last_failover[cooling[0]], self.cfg.cooldown_seconds)
             stale = []
             if not unfinished:
                 return "cooldown"
@@ -335,7 +371,6 @@ class FailoverMonitor:
         units = [self._unit(a) for a in accounts]
         try:
             self.services.start(units, self.cfg.ready_timeout_seconds)
-            self._activated.update(accounts)
             result = "success"
         except (subprocess.SubprocessError, OSError) as e:
             log.error("starting %s failed: %s", units, e)
@@ -365,6 +400,33 @@ class FailoverMonitor:
         log.warning("failover of %s %s -> %s %s in %.2f s (steps %s, redis %s)", accounts, old, me, result, total,
                     payload["steps"], redis_detail)
         return "failover_" + result
+
+    # -- healing --
+    def heal(self, obs: Observation) -> None:
+        """On a host that holds no lease: the local bots stopped (a returning old
+        primary stands down for good), the local Redis following the holder's.
+        Best effort: a failure here is logged and retried next check."""
+        holders = {obs.holders[a] for a in self.m.accounts if a in obs.holders}
+        running = [u for u in self.m.units if self.services.is_active(u)]
+        if running:
+            log.warning("this host holds no lease (%s trades): stopping local bots %s", sorted(holders), running)
+            try:
+                self.services.stop(running, 60)
+            except (subprocess.SubprocessError, OSError) as e:
+                log.error("stopping %s failed: %s", running, e)
+        if len(holders) != 1 or not self.cfg.redis_peers:
+            return
+        (holder,) = holders
+        peer = self.cfg.redis_peers.get(holder)
+        if peer is None:
+            return
+        host, _, port = peer.rpartition(":")
+        try:
+            r = redis_role.client(self.m.redis.url, self.m.redis.password)
+            if redis_role.follow(r, host, int(port), self.cfg.redis_replication_file or None):
+                log.warning("local Redis now follows %s (%s), the lease holder's", holder, peer)
+        except Exception as e:  # redis errors, OSError on the role file
+            log.error("making the local Redis follow %s failed: %s: %s", peer, type(e).__name__, e)
 
     def _unit(self, account: str) -> str:
         return self.m.units[self.m.accounts.index(account)]
@@ -397,6 +459,11 @@ class FailoverMonitor:
         obs = self._last_obs
         if obs is not None and obs.db_up:
             ends = [r for a, r in obs.remaining.items() if obs.holders.get(a) != self.cfg.host_id and r > 0]
+            # An expired lease whose staleness is capped by the arbiter's return:
+            # look again the moment the reachable period reaches the threshold.
+            ends += [self.cfg.stale_threshold_seconds - obs.reachable_for for a, age in obs.ages.items()
+                     if obs.holders.get(a) != self.cfg.host_id and obs.expired.get(a)
+                     and age == obs.reachable_for < self.cfg.stale_threshold_seconds]
             if ends:
                 wait = min(wait, min(ends) + 0.2)
         return wait

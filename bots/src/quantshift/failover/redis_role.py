@@ -85,11 +85,23 @@ def promote(r: redis.Redis, role_file: str | None) -> ReplicaState:
     return before
 
 
-def follow(r: redis.Redis, master_host: str, master_port: int, role_file: str | None) -> None:
-    """Make this Redis a replica of master_host:master_port (idempotent)."""
+def follow(r: redis.Redis, master_host: str, master_port: int, role_file: str | None) -> bool:
+    """Make this Redis a replica of master_host:master_port (idempotent).
+    Returns True when the role changed."""
     info = r.info("replication")
-    if not (info["role"] == "slave" and info.get("master_host") == master_host
-            and int(info.get("master_port", 0)) == master_port):
+    changed = not (info["role"] == "slave" and info.get("master_host") == master_host
+                   and int(info.get("master_port", 0)) == master_port)
+    if changed:
         r.execute_command("REPLICAOF", master_host, str(master_port))
-    if role_file:
+    if role_file and (changed or not _role_file_says(role_file, (master_host, master_port))):
         write_role_file(role_file, (master_host, master_port))
+    return changed
+
+
+def _role_file_says(path: str, master: tuple[str, int] | None) -> bool:
+    try:
+        with open(path) as fh:
+            lines = [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+    except FileNotFoundError:
+        return False
+    return lines == ([f"replicaof {master[0]} {master[1]}"] if master else [])

@@ -56,11 +56,30 @@ def wait_replica_caught_up(m: Monitored, master_host: str, master_port: int, tim
         time.sleep(0.1)
 
 
-def hand_over(m: Monitored, db: Database, from_host: str, to_host: str) -> dict[str, str]:
+def live_bots(m: Monitored, db: Database, host: str) -> list[str]:
+    """The accounts whose bot on `host` is alive: not cleanly stopped, with a
+    heartbeat younger than the lease (a younger one may still be trading)."""
+    alive = []
+    with db.transaction() as cur:
+        for account in m.accounts:
+            for s in heartbeat.for_account(cur, account):
+                if s.host_id == host and s.status != "STOPPED" and s.age_seconds < m.lease_ttl_seconds:
+                    alive.append(f"{account} ({s.status}, heartbeat {s.age_seconds:.1f} s ago)")
+    return alive
+
+
+def hand_over(m: Monitored, db: Database, from_host: str, to_host: str, *, force: bool = False) -> dict[str, str]:
     """Move every account's lease from from_host to to_host (epoch + 1).
-    Idempotent: an account already held by to_host is left as is."""
+    Idempotent: an account already held by to_host is left as is. Refused while
+    from_host's bots are alive (they would trade on until their local lease ran
+    out), unless force."""
     result = {}
     ll = leader_lease.LeaderLease(db)
+    if not force and any(ll.current(a) is not None and ll.current(a).holder == from_host for a in m.accounts):
+        alive = live_bots(m, db, from_host)
+        if alive:
+            raise RuntimeError(f"bots on {from_host} are alive: {', '.join(alive)}; stop them first "
+                               "(or pass --force)")
     for account in m.accounts:
         current = ll.current(account)
         if current is not None and current.holder == to_host:

@@ -23,7 +23,7 @@ from . import failover_events
 from .db import Database
 
 _COLUMNS = ("account, holder, epoch, lease_expires_at, "
-            "EXTRACT(EPOCH FROM (lease_expires_at - now()))::float8 AS remaining, updated_at")
+            "EXTRACT(EPOCH FROM (lease_expires_at - now()))::float8 AS remaining, updated_at, epoch_since")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Lease:
     expires_at: dt.datetime
     remaining_seconds: float  # computed by the database at read time; <= 0 means expired
     updated_at: dt.datetime
+    epoch_since: dt.datetime  # when this epoch began (init, takeover or handover)
 
     @property
     def expired(self) -> bool:
@@ -43,13 +44,14 @@ class Lease:
         return {"account": self.account, "holder": self.holder, "epoch": self.epoch,
                 "lease_expires_at": self.expires_at.isoformat(),
                 "remaining_seconds": round(self.remaining_seconds, 3),
-                "expired": self.expired, "updated_at": self.updated_at.isoformat()}
+                "expired": self.expired, "updated_at": self.updated_at.isoformat(),
+                "epoch_since": self.epoch_since.isoformat()}
 
 
 def _row(r) -> Lease | None:
     if r is None:
         return None
-    return Lease(r[0], r[1], int(r[2]), r[3], float(r[4]), r[5])
+    return Lease(r[0], r[1], int(r[2]), r[3], float(r[4]), r[5], r[6])
 
 
 def init(cur, account: str, holder: str, ttl: float = 60.0) -> tuple[bool, Lease]:
@@ -79,7 +81,7 @@ def take_over_if_expired(cur, account: str, new_holder: str, ttl: float) -> Leas
     """Compare-and-set: take the lease only if it has expired; epoch + 1."""
     cur.execute("SELECT holder, epoch FROM leader WHERE account = %s", (account,))
     before = cur.fetchone()
-    cur.execute(f"""UPDATE leader SET holder = %s, epoch = epoch + 1,
+    cur.execute(f"""UPDATE leader SET holder = %s, epoch = epoch + 1, epoch_since = now(),
                            lease_expires_at = now() + make_interval(secs => %s), updated_at = now()
                     WHERE account = %s AND lease_expires_at < now()
                     RETURNING {_COLUMNS}""", (new_holder, float(ttl), account))
@@ -92,7 +94,7 @@ def take_over_if_expired(cur, account: str, new_holder: str, ttl: float) -> Leas
 
 def hand_over(cur, account: str, from_holder: str, to_holder: str, ttl: float) -> Lease | None:
     """Planned switchover: only if from_holder holds the row now; epoch + 1."""
-    cur.execute(f"""UPDATE leader SET holder = %s, epoch = epoch + 1,
+    cur.execute(f"""UPDATE leader SET holder = %s, epoch = epoch + 1, epoch_since = now(),
                            lease_expires_at = now() + make_interval(secs => %s), updated_at = now()
                     WHERE account = %s AND holder = %s
                     RETURNING {_COLUMNS}""", (to_holder, float(ttl), account, from_holder))

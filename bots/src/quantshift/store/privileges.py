@@ -21,6 +21,8 @@ BOT_TABLES: dict[str, tuple[str, ...]] = {
     "cash": ("SELECT", "INSERT", "UPDATE"),
     "daily_pnl": ("SELECT", "INSERT", "UPDATE"),
     "failover_events": ("SELECT", "INSERT"),
+    "fenced_orders": ("SELECT", "INSERT"),             # the holder's detection at the broker
+    "monitor_checks": ("SELECT",),
 }
 # The failover monitor (and quantshift-ha) reads everything, takes leases over
 # and records what it did; it never touches orders, fills or positions.
@@ -28,6 +30,7 @@ MONITOR_TABLES: dict[str, tuple[str, ...]] = {
     **{table: ("SELECT",) for table in BOT_TABLES},
     "leader": ("SELECT", "UPDATE"),
     "failover_events": ("SELECT", "INSERT"),
+    "monitor_checks": ("SELECT", "INSERT", "UPDATE"),  # arbiter reachability, per monitor host
 }
 
 
