@@ -48,8 +48,9 @@ def main() -> int:
     trading_on("ct100", 120)
     rows.append(("planned switchover ct101 -> ct100 (failback.yml)", time.monotonic() - t0, 20))
 
-    # Watchdog: a hung bot with the monitor paused is restarted by systemd.
-    ssh("ct101", "systemctl stop quantshift-failover-monitor")
+    # Watchdog: a hung bot with the monitors paused is restarted by systemd.
+    for host in ("ct100", "ct101"):
+        ssh(host, "systemctl stop quantshift-failover-monitor")
     try:
         unit = BOT_UNITS[0]
         restarts, pid = int(unit_show("ct100", unit, "NRestarts")), unit_show("ct100", unit, "MainPID")
@@ -60,7 +61,8 @@ def main() -> int:
         rows.append(("watchdog: SIGSTOP bot -> restarted and active (monitor paused)", time.monotonic() - t0,
                      WATCHDOG + RESTART + 5))
     finally:
-        ssh("ct101", "systemctl start quantshift-failover-monitor")
+        for host in ("ct100", "ct101"):
+            ssh(host, "systemctl start quantshift-failover-monitor")
 
     print(f"\n{'failover timing (seed defaults)':<64} {'seconds':>8} {'goal':>8}")
     for name, seconds, goal in rows:
