@@ -30,10 +30,11 @@ printf '%-40s %10.1f  %s\n' "site.yml full converge (fresh hosts)" "$t_converge"
 printf '%-40s %10.1f  %s\n' "site.yml idempotent re-run" "$t_idem" "$(recap "$OUT/idempotent.log")"
 
 echo
+lab() { .venv/bin/python scripts/lab_status.py "$@"; }  # the lab's one ssh and naming rule
+BOT_UNITS=$(lab units | tr ' ' '\n' | grep -v failover-monitor)
 echo "bench: memory of the running bots on ct100 (goal <= 150 MB each)"
-for bot in equity crypto; do
-  ssh -q -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@172.29.100.100 \
-    "pid=\$(systemctl show -p MainPID --value quantshift-$bot); awk '/VmRSS/{printf \"  quantshift-$bot: RSS %.1f MB\\n\", \$2/1024}' /proc/\$pid/status"
+for unit in $BOT_UNITS; do
+  lab exec ct100 "pid=\$(systemctl show -p MainPID --value $unit); awk '/VmRSS/{printf \"  $unit: RSS %.1f MB\\n\", \$2/1024}' /proc/\$pid/status"
 done
 
 echo
@@ -42,9 +43,8 @@ echo "bench: failover at the seed's defaults (a few minutes: it waits out the 60
 
 echo
 echo "bench: systemd-analyze security of the bot units (exposure, lower is safer)"
-for unit in quantshift-equity quantshift-crypto quantshift-failover-monitor; do
-  ssh -q -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@172.29.100.100 \
-    "systemd-analyze security $unit.service --no-pager 2>/dev/null | tail -1 | sed 's/^/  $unit: /'"
+for unit in $(lab units); do
+  lab exec ct100 "systemd-analyze security $unit --no-pager 2>/dev/null | tail -1 | sed 's/^/  $unit: /'"
 done
 
 if [ -f bots/bench/bench_engine.py ]; then

@@ -15,15 +15,26 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inventory_vars import group_vars_all  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories/lab/hosts.yml"
 KEY = ROOT / ".lab/ssh/id_ed25519"
-GROUP_VARS = ROOT / "inventories/lab/group_vars/all/main.yml"
-SERVICES = {
-    "bots": ["redis-server", "quantshift-equity", "quantshift-crypto", "quantshift-failover-monitor"],
-    "database": ["postgresql"],
-    "monitoring": ["prometheus", "prometheus-alertmanager"],
-}
+sys.path.insert(0, str(ROOT / "bots/src"))
+from quantshift import naming  # noqa: E402  (unit names and paths, as the roles build them)
+
+
+def bot_instances() -> list[dict]:
+    """quantshift_bot_instances of the lab inventory (name, metrics_port, ...)."""
+    return group_vars_all(INVENTORY.parent)["quantshift_bot_instances"]
+
+
+def services() -> dict[str, list[str]]:
+    """group -> the units that run there."""
+    units = [naming.unit(b["name"]) for b in bot_instances()] + [naming.unit(naming.MONITOR)]
+    return {"bots": ["redis-server.service", *units], "database": ["postgresql.service"],
+            "monitoring": ["prometheus.service", "prometheus-alertmanager.service"]}
 
 
 def hosts_by_group() -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -65,29 +76,25 @@ def http_ok(url: str) -> str:
 
 def main() -> int:
     addresses, groups = hosts_by_group()
-    bots = yaml.safe_load(GROUP_VARS.read_text())["quantshift_bot_instances"]
+    bots = bot_instances()
     problems = 0
 
     print(f"{'host':<9} {'address':<16} {'groups':<22} services")
     for host in sorted(addresses):
         member_of = [g for g in ("primary", "standby", "database", "monitoring") if host in groups.get(g, [])]
-        units = [u for g, us in SERVICES.items() if host in groups.get(g, []) for u in us]
+        units = [u for g, us in services().items() if host in groups.get(g, []) for u in us]
         r = ssh(addresses[host], "systemctl is-active " + " ".join(units) + " ; true")
         states = r.stdout.split() if r.returncode == 0 else ["unreachable"] * len(units)
-        shown = ", ".join(f"{u.removeprefix('quantshift-')}={s}" for u, s in zip(units, states))
+        shown = ", ".join(f"{u.removeprefix('quantshift-').removesuffix('.service')}={s}" for u, s in zip(units, states))
         print(f"{host:<9} {addresses[host]:<16} {','.join(member_of):<22} {shown}")
 
     # Leases: ask the package wherever it is installed (the current primary may have moved).
     leases = None
     for host in groups["bots"]:
-        cmd = f"quantshift-run quantshift-lease --config /opt/quantshift/{bots[0]['name']}_config.yaml show --json"
-        r = ssh(addresses[host], cmd)
-        if r.returncode == 0 and r.stdout.strip():
-            leases = [json.loads(r.stdout)]
-            for bot in bots[1:]:
-                r2 = ssh(addresses[host], cmd.replace(f"/{bots[0]['name']}_config", f"/{bot['name']}_config"))
-                if r2.returncode == 0 and r2.stdout.strip():
-                    leases.append(json.loads(r2.stdout))
+        answers = [ssh(addresses[host], f"quantshift-run quantshift-lease --config "
+                                        f"{naming.config_path(bot['name'])} show --json") for bot in bots]
+        if answers[0].returncode == 0 and answers[0].stdout.strip():
+            leases = [json.loads(r.stdout) for r in answers if r.returncode == 0 and r.stdout.strip()]
             break
     print()
     if leases:
@@ -120,5 +127,25 @@ def main() -> int:
     return 1 if problems else 0
 
 
+def cli(argv: list[str]) -> int:
+    """`lab_status.py` prints the table; `lab_status.py exec HOST CMD` runs CMD on a
+    lab host (by inventory name) with the lab's ssh settings; `lab_status.py units`
+    lists the package's units on a bot host. One ssh and one naming rule for the
+    shell scripts too."""
+    if argv[:1] == ["exec"] and len(argv) == 3:
+        addresses, _ = hosts_by_group()
+        r = ssh(addresses[argv[1]], argv[2], timeout=120)
+        sys.stdout.write(r.stdout)
+        sys.stderr.write(r.stderr)
+        return r.returncode
+    if argv == ["units"]:
+        print(" ".join(u for u in services()["bots"] if u.startswith("quantshift-")))
+        return 0
+    if argv:
+        print("usage: lab_status.py [exec HOST COMMAND | units]", file=sys.stderr)
+        return 2
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(sys.argv[1:]))

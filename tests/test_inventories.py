@@ -6,12 +6,15 @@ user's real hosts.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from inventory_vars import group_vars_all  # noqa: E402
 
 
 def hosts(inventory: str) -> tuple[dict[str, dict], dict[str, set[str]]]:
@@ -34,7 +37,7 @@ def hosts(inventory: str) -> tuple[dict[str, dict], dict[str, set[str]]]:
 
 
 def group_vars(inventory: str) -> dict:
-    return yaml.safe_load((ROOT / inventory / "group_vars/all/main.yml").read_text())
+    return group_vars_all(ROOT / inventory)
 
 
 @pytest.mark.parametrize("inventory", ["inventories/production", "inventories/lab"])
@@ -59,6 +62,7 @@ def test_group_vars_hold_the_seed_settings(inventory):
     assert gv["redis_save"] == ["900 1"]
     assert {b["name"]: b["metrics_port"] for b in gv["quantshift_bot_instances"]} == {"equity": 9200, "crypto": 9201}
     assert gv["prometheus_scrape_interval"] == "15s"
+    assert gv["quantshift_home"] == "/opt/quantshift"  # EnvironmentFile=/opt/quantshift/.env (seed)
     assert gv["quantshift_bot_heartbeat_interval_seconds"] == 30
     assert gv["quantshift_bot_watchdog_sec"] == 90 and gv["quantshift_bot_restart_sec"] == 10
     assert (gv["failover_monitor_check_interval_seconds"], gv["failover_monitor_stale_threshold_seconds"],

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from inventory_vars import group_vars_all  # noqa: E402
 VENV_BIN = ROOT / ".venv/bin"
 
 
@@ -24,7 +27,7 @@ def inventory(tmp_path: Path, *, primary=("ct100",), standby=("ct101",), group_v
         "database": {"hosts": {"db": {"ansible_host": "192.0.2.12"}}},
         "monitoring": {"hosts": {"db": None}}}}}
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    gv = yaml.safe_load((ROOT / "inventories/production/group_vars/all/main.yml").read_text())
+    gv = group_vars_all(ROOT / "inventories/production")
     gv.update({"quantshift_db_owner_password": "x" * 20, "quantshift_db_monitor_password": "z" * 20,
                "quantshift_db_bot_password": "{{ 'b' * 20 ~ inventory_hostname }}", "redis_password": "y" * 20})
     gv.update(group_vars or {})

@@ -19,13 +19,17 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import lab_status  # noqa: E402  (the one reader of the lab inventory, and its ssh)
 
 sys.path.insert(0, str(ROOT / "bots/src"))
+from quantshift import naming  # noqa: E402  (unit names and paths, as the roles build them)
 from quantshift.store import audit  # noqa: E402  (the execution audit's SQL and judge, as the unit tests use them)
 
 ADDRESSES, GROUPS = lab_status.hosts_by_group()
 DB_HOST = GROUPS["database"][0]
-BOT_UNITS = ["quantshift-equity.service", "quantshift-crypto.service"]
-ACCOUNTS = ["equity", "crypto"]
-PORTS = {"equity": 9200, "crypto": 9201}
+BOTS = lab_status.bot_instances()
+ACCOUNTS = [b["name"] for b in BOTS]
+BOT_UNITS = [naming.unit(a) for a in ACCOUNTS]
+PORTS = {b["name"]: b["metrics_port"] for b in BOTS}
+MONITOR_UNIT = naming.unit(naming.MONITOR)
+MONITOR_CONFIG = naming.config_path(naming.MONITOR)
 MONITOR_PORT = 9250
 PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / ".lab/containers.conf")}
 

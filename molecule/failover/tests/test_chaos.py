@@ -28,7 +28,6 @@ WATCHDOG = CHAOS["quantshift_bot_watchdog_sec"]
 HEARTBEAT = CHAOS["quantshift_bot_heartbeat_interval_seconds"]
 COOLDOWN = CHAOS["failover_monitor_cooldown_seconds"]
 CHECK = CHAOS["failover_monitor_check_interval_seconds"]
-MONITOR_UNIT = "quantshift-failover-monitor.service"
 
 
 @pytest.fixture(scope="module")
@@ -417,7 +416,7 @@ def test_12_manual_emergency_promotion_then_site_yml_keeps_the_roles_and_changes
 
         def promote() -> bool:
             decisions.append(ssh("ct101", "quantshift-run quantshift-failover-monitor --config "
-                                          "/opt/quantshift/failover_monitor.yaml --once", check=False).strip())
+                                          f"{MONITOR_CONFIG} --once", check=False).strip())
             return "failover_success" in decisions[-1]
 
         wait_until("manual promotion of ct101", promote, THRESHOLD + 30, 2)

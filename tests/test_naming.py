@@ -1,0 +1,39 @@
+"""Unit names and paths have one rule (bots/src/quantshift/naming.py): the roles
+and playbooks use it through filter_plugins/quantshift.py, the chaos suite and the
+lab scripts import it. A literal unit name or home path elsewhere fails here."""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from quantshift import naming
+
+ROOT = Path(__file__).resolve().parent.parent
+# A unit name, the home or a config path typed out instead of derived.
+LITERAL = re.compile(r"quantshift-\{\{|/opt/quantshift|quantshift-(equity|crypto)\b|\b(equity|crypto)_config\.yaml")
+
+
+def test_the_filters_are_the_package_rules():
+    spec = importlib.util.spec_from_file_location("qs_filters", ROOT / "filter_plugins/quantshift.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    filters = module.FilterModule().filters()
+    assert filters["quantshift_unit"]("equity") == naming.unit("equity") == "quantshift-equity.service"
+    assert filters["quantshift_config_path"]("crypto", "/srv/qs") == "/srv/qs/crypto_config.yaml"
+    assert naming.config_path(naming.MONITOR) == "/opt/quantshift/failover_monitor.yaml"
+
+
+def test_no_deployment_name_is_typed_out_in_roles_playbooks_scripts_or_scenarios():
+    found = []
+    for top in ("roles", "playbooks", "molecule", "scripts"):
+        for path in sorted((ROOT / top).rglob("*")):
+            # Role defaults and argument specs document a role's own standalone default.
+            if (not path.is_file() or path.suffix not in (".yml", ".j2", ".py", ".sh")
+                    or path.parent.name in ("defaults", "meta")):
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#", 1)[0] if path.suffix in (".yml", ".sh", ".py") else line
+                if LITERAL.search(code):
+                    found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert found == [], "derive these from quantshift.naming / the filters:\n" + "\n".join(found)
