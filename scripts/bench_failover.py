@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "molecule/failover/tests"))
-from lab import (ACCOUNTS, BOT_UNITS, ansible_playbook, leases, podman, primary_claims,  # noqa: E402
-                 sql, ssh, unit_show, wait_until)
+from lab import (ACCOUNTS, BOT_UNITS, MONITOR_UNIT, ansible_playbook, leases, podman,  # noqa: E402
+                 primary_claims, sql, ssh, unit_show, wait_until)
 
 HEARTBEAT, THRESHOLD, WATCHDOG, RESTART = 30, 60, 90, 10
 
@@ -50,7 +50,7 @@ def main() -> int:
 
     # Watchdog: a hung bot with the monitors paused is restarted by systemd.
     for host in ("ct100", "ct101"):
-        ssh(host, "systemctl stop quantshift-failover-monitor")
+        ssh(host, f"systemctl stop {MONITOR_UNIT}")
     try:
         unit = BOT_UNITS[0]
         restarts, pid = int(unit_show("ct100", unit, "NRestarts")), unit_show("ct100", unit, "MainPID")
@@ -62,7 +62,7 @@ def main() -> int:
                      WATCHDOG + RESTART + 5))
     finally:
         for host in ("ct100", "ct101"):
-            ssh(host, "systemctl start quantshift-failover-monitor")
+            ssh(host, f"systemctl start {MONITOR_UNIT}")
 
     print(f"\n{'failover timing (seed defaults)':<64} {'seconds':>8} {'goal':>8}")
     for name, seconds, goal in rows:

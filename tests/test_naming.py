@@ -11,7 +11,8 @@ from quantshift import naming
 
 ROOT = Path(__file__).resolve().parent.parent
 # A unit name, the home or a config path typed out instead of derived.
-LITERAL = re.compile(r"quantshift-\{\{|/opt/quantshift|quantshift-(equity|crypto)\b|\b(equity|crypto)_config\.yaml")
+LITERAL = re.compile(r"quantshift-\{\{|/opt/quantshift|quantshift-(equity|crypto)\b|\b(equity|crypto)_config\.yaml"
+                     r"|quantshift-failover-monitor\.service(?!\.j2)|failover_monitor\.yaml(?!\.j2)")
 
 
 def test_the_filters_are_the_package_rules():
