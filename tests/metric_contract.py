@@ -13,8 +13,7 @@ import re
 
 from prometheus_client import CollectorRegistry
 
-from quantshift.failover.monitor import MonitorMetrics
-from quantshift.metrics import BotMetrics
+from quantshift.metrics import BotMetrics, MonitorMetrics
 
 # The package is the one source of truth for its names: the contract is read
 # from the metric objects themselves, not from a copy of the list.

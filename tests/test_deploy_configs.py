@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from quantshift import config
-from quantshift.failover import monitor
+from quantshift.failover import monitor_config
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDRESSES = {"ct100": "192.0.2.10", "ct101": "192.0.2.11"}
@@ -66,7 +66,7 @@ def rendered(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("host", sorted(ADDRESSES))
 def test_monitor_config_lists_every_bot_hosts_redis_and_loads_in_the_package(rendered, host):
-    cfg, watched = monitor.load_config(str(rendered / host / "failover_monitor.yaml"), env=ENV)
+    cfg, watched = monitor_config.load_config(str(rendered / host / "failover_monitor.yaml"), env=ENV)
     assert cfg.host_id == host
     assert cfg.redis_peers == {h: f"{a}:6379" for h, a in ADDRESSES.items()}
     assert watched.accounts == ["equity", "crypto"]

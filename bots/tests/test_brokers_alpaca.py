@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from quantshift import config
-from quantshift.brokers import AlpacaBroker, BrokerError, CcxtBroker, RetryPolicy
-from quantshift.marketdata import AdapterConfigError, AlpacaSource
+from quantshift.brokers import AlpacaBroker, BrokerError, RetryPolicy
+from quantshift.marketdata import AlpacaSource
+from quantshift.venues.startup_errors import AdapterConfigError
 
 from .test_brokers_fake_venues import FakeAlpaca, Harness, _broker_database, broker_db  # noqa: F401
 
@@ -54,7 +55,7 @@ def test_hardened_client_sends_an_order_once_and_every_request_has_a_timeout(fak
     from alpaca.common.exceptions import APIError
     from alpaca.trading.client import TradingClient
 
-    from quantshift.brokers import alpaca_client
+    from quantshift.venues import alpaca_client
 
     client = alpaca_client.harden(TradingClient(fake.key, fake.secret, url_override=fake.url), 2.5)
     assert client._retry == 0 and client._retry_codes == [] and client._session.timeout == 2.5
@@ -69,7 +70,7 @@ def test_hardened_client_sends_an_order_once_and_every_request_has_a_timeout(fak
 
 
 def test_a_client_whose_retry_cannot_be_switched_off_is_refused():
-    from quantshift.brokers import alpaca_client
+    from quantshift.venues import alpaca_client
 
     with pytest.raises(AdapterConfigError, match="refusing to trade"):
         alpaca_client.harden(object(), 5)
@@ -84,21 +85,21 @@ def test_paper_and_live_endpoints_are_chosen_by_config():
     assert override.client._base_url == "http://127.0.0.1:9"
 
 
-def test_missing_keys_are_a_clear_error_naming_the_variable():
-    with pytest.raises(AdapterConfigError, match="APCA_API_KEY_ID"):
-        AlpacaBroker(None, "equity", api_key=None, api_secret="s")
-    with pytest.raises(AdapterConfigError, match="APCA_API_SECRET_KEY"):
-        AlpacaBroker(None, "equity", api_key="k", api_secret="")
-    with pytest.raises(AdapterConfigError, match="APCA_API_KEY_ID"):
-        AlpacaSource(["AAPL"], 60, api_key=None, api_secret=None)
-    with pytest.raises(AdapterConfigError, match="QUANTSHIFT_EXCHANGE_API_SECRET"):
-        CcxtBroker(None, "crypto", ["BTC/USDT"], exchange_id="binance", api_key="k", api_secret=None)
-    base = {"name": "equity", "metrics_port": 9200, "symbols": ["AAPL"]}
-    for section, key in (("broker", "kind"), ("marketdata", "source")):
-        with pytest.raises(config.ConfigError) as ei:
-            config.from_mapping({**base, section: {key: "alpaca"}}, "e.yaml", env={"APCA_API_KEY_ID": "k"})
-        assert str(ei.value) == (f"config error: e.yaml: {section}.{key}: alpaca needs APCA_API_SECRET_KEY in the "
-                                 f"environment (/opt/quantshift/.env)")
+@pytest.mark.parametrize("section, kind, env, missing", [
+    ("broker.kind", "alpaca", {}, "APCA_API_KEY_ID"),
+    ("broker.kind", "alpaca", {"APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": ""}, "APCA_API_SECRET_KEY"),
+    ("marketdata.source", "alpaca", {}, "APCA_API_KEY_ID"),
+    ("marketdata.source", "alpaca", {"APCA_API_KEY_ID": "k"}, "APCA_API_SECRET_KEY"),
+    ("broker.kind", "ccxt", {"QUANTSHIFT_EXCHANGE_API_KEY": "k"}, "QUANTSHIFT_EXCHANGE_API_SECRET"),
+])
+def test_missing_keys_are_one_config_error_naming_the_variable(section, kind, env, missing):
+    """Checked once, when the config is loaded: the adapters trust it."""
+    key, _, value = section.partition(".")
+    data = {"name": "equity", "metrics_port": 9200, "symbols": ["BTC/USDT"], key: {value: kind}}
+    with pytest.raises(config.ConfigError) as ei:
+        config.from_mapping(data, "e.yaml", env=env)
+    assert str(ei.value) == (f"config error: e.yaml: {section}: {kind} needs {missing} in the "
+                             f"environment (/opt/quantshift/.env)")
 
 
 def test_refused_credentials_are_not_retried(broker_db, fake):

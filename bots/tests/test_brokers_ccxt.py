@@ -11,8 +11,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from quantshift.brokers import CcxtBroker
-from quantshift.brokers.ccxt_client import make_exchange
-from quantshift.marketdata import AdapterConfigError, CcxtSource
+from quantshift.marketdata import CcxtSource
+from quantshift.venues.ccxt_client import make_exchange
+from quantshift.venues.startup_errors import AdapterConfigError
 
 from .test_brokers_fake_venues import FakeBinance, Harness, _broker_database, broker_db  # noqa: F401
 
@@ -131,7 +132,7 @@ def test_an_unusable_exchange_is_a_one_line_config_error_with_exit_78(tmp_path):
 def test_a_missing_extra_is_named(monkeypatch):
     import importlib.util
 
-    from quantshift.marketdata import ExtraMissing
+    from quantshift.venues.startup_errors import ExtraMissing
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ccxt" else real(name, *a))

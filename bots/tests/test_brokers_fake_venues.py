@@ -744,7 +744,7 @@ def test_fake_alpaca_answers_parse_with_alpaca_py_models():
 
 
 def test_recorded_binance_shapes_parse_with_ccxt():
-    from quantshift.brokers.ccxt_client import make_exchange
+    from quantshift.venues.ccxt_client import make_exchange
 
     fake = FakeBinance()
     try:  # load_markets: GET /api/v3/exchangeInfo (spot only), served from the recording

@@ -18,7 +18,9 @@ import yaml
 
 from quantshift import config
 from quantshift.failover import redis_role
-from quantshift.failover.monitor import FailoverMonitor, MonitorConfig, MonitorMetrics, Monitored, load_config
+from quantshift.failover.monitor import FailoverMonitor
+from quantshift.failover.monitor_config import MonitorConfig, Monitored, load_config
+from quantshift.metrics import MonitorMetrics
 from quantshift.store import Database, DatabaseUnavailable, leader_lease
 
 from .conftest import free_port
@@ -366,12 +368,6 @@ def test_cooldown_counts_failovers_in_either_direction(db, pg_dsn, redis_url):
     services = RecordingServices()
     assert make_monitor(pg_dsn, redis_url, services=services).check_once() == "cooldown"
     assert services.started == []
-
-
-def test_in_cooldown_is_the_seed_rule():
-    from quantshift.failover.monitor import in_cooldown
-
-    assert in_cooldown(299.0, 300) and not in_cooldown(300.0, 300) and not in_cooldown(None, 300)
 
 
 def test_on_a_host_without_the_lease_the_monitor_stops_local_bots_and_follows_the_holders_redis(

@@ -1,11 +1,11 @@
-"""BotMetrics: the seed's names exactly, on a real HTTP endpoint."""
+"""BotMetrics and MonitorMetrics: the names exactly, on a real HTTP endpoint."""
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from quantshift.metrics import METRIC_SUFFIXES, BotMetrics
+from quantshift.metrics import METRIC_SUFFIXES, BotMetrics, MonitorMetrics
 
 from .helpers import sample, sample_names, scrape
 
@@ -104,3 +104,23 @@ def test_several_instances_coexist_and_serve_other_component_names(metrics):
     finally:
         monitor.stop()
         crypto.stop()
+
+
+MONITOR_NAMES = {  # files/prometheus/rules and the system-health dashboard use these
+    "quantshift_failover_monitor_heartbeat_seconds",
+    "quantshift_failover_monitor_primary_heartbeat_age_seconds",
+    "quantshift_failover_monitor_db_up",
+    "quantshift_failover_monitor_failovers_total",
+    "quantshift_failover_monitor_last_failover_duration_seconds",
+}
+
+
+def test_the_monitor_exports_its_names_from_the_first_scrape():
+    m = MonitorMetrics(0, "127.0.0.1")
+    try:
+        m.declare_accounts(["equity"])
+        m.primary_age.labels(account="equity").set(1.0)
+        m.last_duration.labels(account="equity").set(0.0)
+        assert sample_names(scrape(m.port)) == MONITOR_NAMES
+    finally:
+        m.stop()

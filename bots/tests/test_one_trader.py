@@ -177,8 +177,9 @@ def test_item3_a_renewal_that_rolls_back_does_not_extend_the_lease(make_cfg, mon
 
 def test_item4_resends_after_rate_limits_stop_when_the_lease_no_longer_covers_a_request(make_cfg):
     from quantshift.brokers.remote import RemoteBroker
-    from quantshift.brokers.retry import RetryPolicy
-    from quantshift.brokers.venue import VenueAccount, VenueNotFound, VenueRetryLater
+    from quantshift.venues.errors import VenueNotFound, VenueRetryLater
+    from quantshift.venues.reports import VenueAccount
+    from quantshift.venues.retry import RetryPolicy
 
     sends: list[float] = []
 
@@ -270,7 +271,7 @@ def test_item5_a_second_process_for_the_account_on_the_same_host_refuses_with_on
 def test_item5_handover_refuses_while_the_old_holders_bots_are_alive_unless_forced(make_cfg):
     from quantshift import config
     from quantshift.failover import switchover
-    from quantshift.failover.monitor import Monitored
+    from quantshift.failover.monitor_config import Monitored
 
     cfg = _trading_cfg(make_cfg, **SHORT)
     bot = _bot(cfg)

@@ -48,15 +48,14 @@ def bot_main(argv: list[str] | None = None) -> int:
 
     tune_malloc()
     from .bot import Bot  # imported after config so a bad config fails fast and lean
-    from .brokers import AdapterNotImplemented
-    from .marketdata import ExtraMissing
     from .host_lock import HostLockHeld
+    from .venues.startup_errors import ExtraMissing
     try:
         bot = Bot(cfg)
     except HostLockHeld as e:
         print(f"quantshift-bot: {e}", file=sys.stderr)
         return 1
-    except (ExtraMissing, AdapterNotImplemented) as e:
+    except ExtraMissing as e:
         print(str(ConfigError(cfg.source_path, "", str(e))), file=sys.stderr)
         return EX_CONFIG
     except OSError as e:
@@ -86,12 +85,12 @@ def _fail_db(e) -> int:
 
 def collect_status(cfg) -> dict:
     from .store import cash, heartbeat, leader_lease, orders, positions
+    from .store.migrations import schema_present
 
     db = _db(cfg)
     try:
         with db.transaction() as cur:
-            cur.execute("SELECT to_regclass('leader') IS NOT NULL")
-            if not cur.fetchone()[0]:
+            if not schema_present(cur):
                 return {"account": cfg.name, "schema": "missing (run quantshift-db migrate)"}
             lease = leader_lease.current(cur, cfg.name)
             hosts = heartbeat.for_account(cur, cfg.name)
@@ -257,7 +256,8 @@ def failover_monitor_main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, metavar="FILE", help="failover_monitor.yaml")
     p.add_argument("--once", action="store_true", help="run one check, print the decision and exit")
     args = p.parse_args(argv)
-    from .failover.monitor import FailoverMonitor, load_config
+    from .failover.monitor import FailoverMonitor
+    from .failover.monitor_config import load_config
 
     cfg, monitored = _load(args.config, load_config)
     _setup_logging(cfg.log_level)
@@ -303,7 +303,7 @@ def ha_main(argv: list[str] | None = None) -> int:
     pp.add_argument("--timeout", type=float, default=120)
     args = p.parse_args(argv)
     from .failover import redis_role, switchover
-    from .failover.monitor import load_config
+    from .failover.monitor_config import load_config
     from .store import Database, DatabaseUnavailable
 
     cfg, m = _load(args.config, load_config)
@@ -351,7 +351,7 @@ def alert_main(argv: list[str] | None = None) -> int:
     import os
     import socket
 
-    from .failover.monitor import post_alert
+    from .failover.actions import post_alert
 
     p = argparse.ArgumentParser(prog="quantshift-alert", description="Report a failed unit to the alert webhook.")
     p.add_argument("--unit", required=True)

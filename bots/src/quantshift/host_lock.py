@@ -13,6 +13,8 @@ import errno
 import fcntl
 import os
 
+from . import naming
+
 
 class HostLockHeld(Exception):
     """Another process on this host trades the account (one line, for the CLI)."""
@@ -36,7 +38,7 @@ class HostLock:
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise HostLockHeld(f"another quantshift-bot process trades account {self.account} on this host "
                                    f"(lock {self.path} is held); stop it first (systemctl stop "
-                                   f"quantshift-{self.account})") from None
+                                   f"{naming.unit(self.account)})") from None
             raise HostLockHeld(f"cannot lock {self.path}: {e.strerror}") from None
         self._fd = fd
         return self

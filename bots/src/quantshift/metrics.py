@@ -1,9 +1,11 @@
-"""Prometheus metrics: the seed's names, exactly (dashboards and alerts depend on them).
+"""Prometheus metrics of every component: the names, exactly (dashboards and
+alerts depend on them; tests/metric_contract.py reads them from here).
 
 `BotMetrics(name, port)`: `name` is the full prefix, so
-`BotMetrics("quantshift_equity", 9200)` exports `quantshift_equity_heartbeat_seconds`
-and `BotMetrics("quantshift_failover_monitor", 9250)` serves another component.
-Every instance has its own CollectorRegistry, so several coexist in one process.
+`BotMetrics("quantshift_equity", 9200)` exports `quantshift_equity_heartbeat_seconds`.
+`MonitorMetrics(port)` exports the failover monitor's `quantshift_failover_monitor_*`.
+Every instance has its own CollectorRegistry and server (_Exporter), so several
+coexist in one process.
 """
 from __future__ import annotations
 
@@ -67,10 +69,32 @@ class _RestartsCollector:
         return self.collect()
 
 
-class BotMetrics:
-    def __init__(self, name: str, port: int, bind: str = "0.0.0.0", *, start_server: bool = True):
+class _Exporter:
+    """A registry of its own, served on its own port (0: any free port)."""
+
+    def __init__(self, name: str):
         self.name = name
         self.registry = CollectorRegistry()
+        self.port: int | None = None
+        self._server = None
+
+    def _serve(self, port: int, bind: str, start_server: bool) -> None:
+        """Called once the metrics exist, so the first scrape sees them all."""
+        self.port = port
+        if start_server:
+            self._server, _thread = start_http_server(port, addr=bind, registry=self.registry)
+            self.port = self._server.server_port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class BotMetrics(_Exporter):
+    def __init__(self, name: str, port: int, bind: str = "0.0.0.0", *, start_server: bool = True):
+        super().__init__(name)
         r, p = self.registry, name
         self.heartbeat = Gauge(f"{p}_heartbeat_seconds", "Unix time of the last heartbeat", registry=r)
         self.cycle_duration = Histogram(f"{p}_cycle_duration_seconds", "Duration of one trading cycle",
@@ -102,11 +126,7 @@ class BotMetrics:
             self.cycle_errors.labels(type=t)
         for s in ORDER_SIDES:
             self.orders.labels(side=s)
-        self.port = port
-        self._server = None
-        if start_server:
-            self._server, _thread = start_http_server(port, addr=bind, registry=self.registry)
-            self.port = self._server.server_port
+        self._serve(port, bind, start_server)
 
     # -- recording helpers (one place that knows the metric objects) --
     def declare_strategies(self, names: Iterable[str]) -> None:
@@ -151,8 +171,28 @@ class BotMetrics:
         self.leader_epoch.set(epoch)
         self.is_primary.set(1 if is_primary else 0)
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+
+class MonitorMetrics(_Exporter):
+    """The failover monitor's series (failover/monitor.py)."""
+
+    def __init__(self, port: int, bind: str = "0.0.0.0", prefix: str = "quantshift_failover_monitor", *,
+                 start_server: bool = True):
+        super().__init__(prefix)
+        r = self.registry
+        self.heartbeat = Gauge(f"{prefix}_heartbeat_seconds", "Unix time of the monitor's last check", registry=r)
+        self.primary_age = Gauge(f"{prefix}_primary_heartbeat_age_seconds",
+                                 "Age of the lease holder's last heartbeat (database clock)", ["account"], registry=r)
+        self.db_up = Gauge(f"{prefix}_db_up", "1 when the arbiter database answered the last check", registry=r)
+        self.failovers = Counter(f"{prefix}_failovers", "Failovers attempted by this monitor",
+                                 ["account", "result"], registry=r)
+        self.last_duration = Gauge(f"{prefix}_last_failover_duration_seconds",
+                                   "Duration of the account's last failover, lease taken to bots ready "
+                                   "(from the database, whichever host did it; 0 = none yet)", ["account"], registry=r)
+        self._serve(port, bind, start_server)
+
+    def declare_accounts(self, accounts: list[str]) -> None:
+        # Series exist at 0 from the first scrape, so the first failover is an
+        # increase that rate()/increase() can see.
+        for account in accounts:
+            for result in ("success", "failed"):
+                self.failovers.labels(account=account, result=result)

@@ -10,8 +10,8 @@ RemoteBroker; this module only speaks Alpaca v2:
 
 Alpaca refuses a client_order_id it has seen before (422 "client_order_id
 must be unique"), even for a closed order, so a duplicate is a lookup.
-Keys come from APCA_API_KEY_ID / APCA_API_SECRET_KEY via the config (alpaca-py
-does not read the environment itself).
+Keys come from APCA_API_KEY_ID / APCA_API_SECRET_KEY via the config, which
+requires them (alpaca-py does not read the environment itself).
 """
 from __future__ import annotations
 
@@ -19,13 +19,12 @@ import datetime as dt
 import logging
 import re
 
-from ..config import ENV_ALPACA_KEY, ENV_ALPACA_SECRET
-from ..marketdata.remote import require_credentials, require_extra
 from ..store import Database
+from ..venues.reports import VenueAccount, VenueOrder
+from ..venues.retry import RetryPolicy
+from ..venues.startup_errors import require_extra
 from .base import OrderRequest
 from .remote import RemoteBroker
-from .retry import RetryPolicy
-from .venue import VenueAccount, VenueOrder
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +87,10 @@ class AlpacaBroker(RemoteBroker):
                  paper: bool = True, base_url: str | None = None, timeout_seconds: float = 10.0,
                  time_in_force: str = "day", retry: RetryPolicy | None = None, sleep=None):
         require_extra("alpaca", "alpaca", "broker.kind alpaca")
-        require_credentials("broker.kind alpaca", **{ENV_ALPACA_KEY: api_key, ENV_ALPACA_SECRET: api_secret})
         super().__init__(db, account, retry=retry, sleep=sleep)
         from alpaca.trading.client import TradingClient
 
-        from . import alpaca_client
+        from ..venues import alpaca_client
 
         self._ac = alpaca_client
         # raw_data: plain dicts, parsed leniently here; a new enum value in an

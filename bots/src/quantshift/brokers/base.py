@@ -17,14 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from ..store.positions import Position
-
-
-class BrokerError(Exception):
-    """A broker call failed for good (e.g. credentials refused)."""
-
-
-class BrokerUnavailable(BrokerError):
-    """The venue could not be reached (or kept refusing) after backing off."""
+from ..venues.errors import BrokerError, BrokerUnavailable  # noqa: F401  (part of the broker interface)
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,14 @@ import datetime as dt
 import logging
 from typing import Sequence
 
-from ..config import ENV_EXCHANGE_KEY, ENV_EXCHANGE_SECRET
-from ..marketdata.remote import AdapterConfigError, require_credentials, require_extra
 from ..store import Database
+from ..venues.errors import VenueNotFound, VenueRejected
+from ..venues.profiles import profile
+from ..venues.reports import VenueAccount, VenueOrder
+from ..venues.retry import RetryPolicy
+from ..venues.startup_errors import AdapterConfigError, require_extra
 from .base import OrderRequest
 from .remote import RemoteBroker
-from .retry import RetryPolicy
-from .venue import VenueAccount, VenueNotFound, VenueOrder, VenueRejected
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,16 @@ class CcxtBroker(RemoteBroker):
                  api_key: str | None, api_secret: str | None, paper: bool = True, base_url: str | None = None,
                  timeout_seconds: float = 10.0, retry: RetryPolicy | None = None, sleep=None):
         require_extra("ccxt", "ccxt", "broker.kind ccxt")
-        require_credentials("broker.kind ccxt", **{ENV_EXCHANGE_KEY: api_key, ENV_EXCHANGE_SECRET: api_secret})
         quotes = {split_symbol(s)[1] for s in symbols}
         if len(quotes) != 1:
             raise AdapterConfigError(f"symbols: the ccxt broker trades against one quote currency, got "
                                      f"{', '.join(sorted(quotes))}")
         super().__init__(db, account, retry=retry, sleep=sleep)
-        from . import ccxt_client
+        from ..venues import ccxt_client
 
         self._cc = ccxt_client
         self.exchange_id = exchange_id
-        self.profile = ccxt_client.profile(exchange_id)
+        self.profile = profile(exchange_id)
         self.coid_max_len = self.profile.coid_max_len
         self.exchange = ccxt_client.make_exchange(exchange_id, api_key=api_key, api_secret=api_secret, paper=paper,
                                                   base_url=base_url, timeout_seconds=timeout_seconds)

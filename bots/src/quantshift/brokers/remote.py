@@ -25,13 +25,14 @@ import datetime as dt
 import logging
 from typing import Callable
 
-from ..store import Database, cash, fenced_orders, fills, leader_lease, orders, positions
+from ..store import Database, cash, db_now, fenced_orders, fills, leader_lease, orders, positions
 from ..store.positions import QTY_EPSILON, Position
+from ..venues.errors import VenueDuplicate, VenueError, VenueNotFound, VenueRejected, VenueRetryLater
+from ..venues.reports import VenueAccount, VenueOrder
+from ..venues.retry import RetryPolicy, read_with_backoff
+from ..venues.telemetry import Telemetry
 from .base import (AccountState, BrokerError, FencedOrder, OrderRequest, OrderResult, make_client_order_id,
                    parse_client_order_id)
-from .retry import RetryPolicy, Telemetry
-from .venue import (VenueAccount, VenueDuplicate, VenueError, VenueNotFound, VenueOrder, VenueRejected,
-                    VenueRetryLater, read_with_backoff)
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,7 @@ class RemoteBroker:
         never books a fill twice)."""
         coid = coid or vo.client_order_id
         with self.db.transaction() as cur:
-            # Row lock: two processes reading the same order (the primary's submit, a
-            # restarted bot's reconcile) must not both book the same fill delta.
-            cur.execute("SELECT 1 FROM orders WHERE client_order_id = %s FOR UPDATE", (coid,))
+            orders.lock(cur, coid)
             o = orders.get(cur, coid)
             if o is None:  # not ours: reported, never adopted
                 return OrderResult(coid, vo.status, vo.filled_qty, vo.avg_price, vo.fee, vo.broker_order_id,
@@ -313,8 +312,7 @@ class RemoteBroker:
         period never reached it: CANCELED in the store, never sent again."""
         with self.db.transaction() as cur:
             open_ = orders.open_orders(cur, self.account_name)
-            cur.execute("SELECT now()")
-            db_now = cur.fetchone()[0]
+            now = db_now(cur)
         changed = []
         for o in open_:
             vo = self._find(o.client_order_id, o.symbol)
@@ -325,7 +323,7 @@ class RemoteBroker:
                              res.filled_qty)
                     changed.append(res)
                 continue
-            age = (db_now - o.created_at).total_seconds()
+            age = (now - o.created_at).total_seconds()
             if o.status in ("PENDING", "UNKNOWN") and age > self.unknown_grace_seconds:
                 why = f"not at the venue {age:.0f}s after creation: never placed (not resent)"
                 log.warning("%s: %s %s", self.name, o.client_order_id, why)
@@ -341,8 +339,7 @@ class RemoteBroker:
         is the truth for a real account); returns the differences found."""
         diffs = []
         with self.db.transaction() as cur:
-            # One mirror at a time per account (delete + insert would race another process's).
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quantshift-mirror-{self.account_name}",))
+            positions.lock_account(cur, self.account_name)
             stored = positions.for_account(cur, self.account_name)
             pos = {}
             for sym, (qty, avg) in va.positions.items():
@@ -350,7 +347,7 @@ class RemoteBroker:
                     continue
                 if avg is None:
                     old = stored.get(sym)
-                    avg = old.avg_price if old is not None else self._last_buy_price(cur, sym)
+                    avg = old.avg_price if old is not None else fills.last_buy_price(cur, self.account_name, sym)
                 pos[sym] = Position(sym, float(qty), float(avg or 0.0))
             for sym in sorted(set(stored) | set(pos)):
                 a = stored[sym].qty if sym in stored else 0.0
@@ -362,12 +359,6 @@ class RemoteBroker:
             if abs(have - va.cash) > 1e-9:
                 cash.add(cur, self.account_name, va.cash - have)
         return AccountState(va.cash, pos), diffs
-
-    def _last_buy_price(self, cur, symbol: str) -> float | None:
-        cur.execute("""SELECT price::float8 FROM fills WHERE account = %s AND symbol = %s AND side = 'buy'
-                       ORDER BY id DESC LIMIT 1""", (self.account_name, symbol))
-        r = cur.fetchone()
-        return float(r[0]) if r else None
 
     def account(self) -> AccountState:
         state, _diffs = self._mirror(self._read("account", self._venue_account))

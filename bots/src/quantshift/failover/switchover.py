@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..store import heartbeat, leader_lease
 from ..store.db import Database
 from . import redis_role
-from .monitor import MonitorConfig, Monitored
+from .monitor_config import MonitorConfig, Monitored
 
 
 @dataclass

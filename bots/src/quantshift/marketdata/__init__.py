@@ -13,13 +13,13 @@ import redis
 from .base import Bars, BarRow, MarketDataSource
 from .cache import BarCache
 from .csv_replay import CsvReplaySource
-from .remote import AdapterConfigError, AdapterNotImplemented, AlpacaSource, CcxtSource, ExtraMissing
+from .remote import AlpacaSource, CcxtSource
 from .synthetic import SyntheticSource
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Bars", "BarRow", "MarketDataSource", "BarCache", "CsvReplaySource", "SyntheticSource",
-           "AlpacaSource", "CcxtSource", "ExtraMissing", "AdapterConfigError", "AdapterNotImplemented", "MarketData", "FetchResult", "build_source"]
+           "AlpacaSource", "CcxtSource", "MarketData", "FetchResult", "build_source"]
 
 
 def build_source(cfg) -> MarketDataSource:

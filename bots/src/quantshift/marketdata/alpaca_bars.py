@@ -15,12 +15,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..brokers import alpaca_client
-from ..brokers.retry import RetryPolicy, Telemetry
-from ..brokers.venue import read_with_backoff
-from ..config import ENV_ALPACA_KEY, ENV_ALPACA_SECRET
+from ..venues import alpaca_client
+from ..venues.retry import RetryPolicy, read_with_backoff
+from ..venues.startup_errors import AdapterConfigError
+from ..venues.telemetry import Telemetry
+from .bar_window import BarWindow
 from .base import Bars
-from .remote import AdapterConfigError, BarWindow, require_credentials
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ class AlpacaBarsSource:
     def __init__(self, symbols: Sequence[str], timeframe_seconds: int, *, api_key: str | None,
                  api_secret: str | None, feed: str = "iex", base_url: str | None = None,
                  timeout_seconds: float = 10.0, retry: RetryPolicy | None = None, sleep=None):
-        require_credentials("marketdata.source alpaca", **{ENV_ALPACA_KEY: api_key, ENV_ALPACA_SECRET: api_secret})
         from alpaca.data.historical import StockHistoricalDataClient
 
         self.symbols = tuple(symbols)

@@ -13,11 +13,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..brokers import ccxt_client
-from ..brokers.retry import RetryPolicy, Telemetry
-from ..brokers.venue import read_with_backoff
+from ..venues import ccxt_client
+from ..venues.retry import RetryPolicy, read_with_backoff
+from ..venues.startup_errors import AdapterConfigError
+from ..venues.telemetry import Telemetry
+from .bar_window import BarWindow
 from .base import Bars
-from .remote import AdapterConfigError, BarWindow
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,13 @@ def first_line(e: Exception) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def db_now(cur):
+    """The database's clock (tz-aware): ages of stored rows are measured on it,
+    never on this host's clock."""
+    cur.execute("SELECT now()")
+    return cur.fetchone()[0]
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be reached or a statement failed on the connection."""
 

@@ -31,6 +31,15 @@ def for_order(cur, client_order_id: str) -> list[Fill]:
     return [Fill(*r) for r in cur.fetchall()]
 
 
+def last_buy_price(cur, account: str, symbol: str) -> float | None:
+    """The price of the account's newest buy of symbol: the best guess at an
+    entry price when the venue reports a position without one."""
+    cur.execute("""SELECT price::float8 FROM fills WHERE account = %s AND symbol = %s AND side = 'buy'
+                   ORDER BY id DESC LIMIT 1""", (account, symbol))
+    r = cur.fetchone()
+    return float(r[0]) if r else None
+
+
 def for_account(cur, account: str, limit: int = 100) -> list[Fill]:
     cur.execute("""SELECT client_order_id, account, symbol, side, qty::float8, price::float8, fee::float8, filled_at
                    FROM fills WHERE account = %s ORDER BY id DESC LIMIT %s""", (account, limit))

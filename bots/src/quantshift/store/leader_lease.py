@@ -110,11 +110,6 @@ def current(cur, account: str) -> Lease | None:
     return _row(cur.fetchone())
 
 
-def all_leases(cur) -> list[Lease]:
-    cur.execute(f"SELECT {_COLUMNS} FROM leader ORDER BY account")
-    return [_row(r) for r in cur.fetchall()]
-
-
 class LeaderLease:
     """The same operations, each in its own transaction on a Database."""
 

@@ -82,6 +82,12 @@ def grant_privileges(db: Database, grantees) -> bool:
         return privileges.grant(cur, grantees)
 
 
+def schema_present(cur) -> bool:
+    """Whether the tables exist at all (a fresh database before the first migrate)."""
+    cur.execute("SELECT to_regclass('leader') IS NOT NULL")
+    return bool(cur.fetchone()[0])
+
+
 def applied(db: Database) -> list[int]:
     with db.transaction() as cur:
         cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")

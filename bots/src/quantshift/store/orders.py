@@ -54,6 +54,13 @@ def set_status(cur, client_order_id: str, status: str, *, broker_order_id: str |
         raise KeyError(client_order_id)
 
 
+def lock(cur, client_order_id: str) -> None:
+    """Row lock until the transaction ends: two processes reading the same order
+    (the primary's submit, a restarted bot's reconcile) must not both book the
+    same fill delta. No row, no lock (an order that is not ours)."""
+    cur.execute("SELECT 1 FROM orders WHERE client_order_id = %s FOR UPDATE", (client_order_id,))
+
+
 def get(cur, client_order_id: str) -> Order | None:
     cur.execute(f"SELECT {_COLS} FROM orders WHERE client_order_id = %s", (client_order_id,))
     r = cur.fetchone()

@@ -47,6 +47,12 @@ def apply_fill(cur, account: str, symbol: str, side: str, qty: float, price: flo
     return Position(symbol, new_qty, new_avg)
 
 
+def lock_account(cur, account: str) -> None:
+    """One mirror of the venue's positions at a time per account, until the
+    transaction ends (delete + insert would race another process's)."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quantshift-mirror-{account}",))
+
+
 def replace_all(cur, account: str, positions: dict[str, Position]) -> None:
     """Reconciliation: make the table equal to the broker's view."""
     cur.execute("DELETE FROM positions WHERE account = %s", (account,))

@@ -25,8 +25,8 @@ import time
 import requests
 from alpaca.common.exceptions import APIError
 
-from ..marketdata.remote import AdapterConfigError
-from .venue import VenueDuplicate, VenueError, VenueNotFound, VenueRejected, VenueRetryLater, VenueUnavailable
+from .errors import VenueDuplicate, VenueError, VenueNotFound, VenueRejected, VenueRetryLater, VenueUnavailable
+from .startup_errors import AdapterConfigError
 
 
 class _TimeoutSession(requests.Session):

@@ -1,36 +1,15 @@
-"""Back-off with full jitter for venue calls, and the hooks through which the
-network adapters report to the bot's metrics.
+"""The hooks through which the network adapters report to the bot's metrics.
 
 Every HTTP request an adapter makes is observed in `api_latency_seconds`;
 every rate limit or transient failure is counted in
 `cycle_errors_total{type}` (`broker` for the broker, `data` for market data)
-before the adapter backs off. Jitter keeps the primary and a restarted bot
-(or many bots behind one NAT) from retrying in lock-step.
+before the adapter backs off.
 """
 from __future__ import annotations
 
 import contextlib
-import random
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterator
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4            # tries per call, the first included
-    base_seconds: float = 0.5    # first back-off ceiling; doubles per attempt
-    cap_seconds: float = 8.0     # no single pause is longer
-    fill_wait_seconds: float = 3.0  # how long submit() waits for a market order to fill
-
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Full jitter (uniform in [0, min(cap, base * 2^(attempt-1))]); a venue's
-        Retry-After is honoured up to the cap."""
-        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
-        d = (rng or random).uniform(0.0, ceiling)
-        if retry_after is not None and retry_after > 0:
-            d = max(d, min(float(retry_after), self.cap_seconds))
-        return d
 
 
 class Telemetry:
