@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 
 from . import config as config_mod
 from .config import EX_CONFIG, ConfigError
@@ -284,6 +285,10 @@ def ha_main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, metavar="FILE", help="failover_monitor.yaml")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("state", help="leases, heartbeats and the local Redis role")
+    pc = sub.add_parser("precheck", help="is a planned switchover FROM -> TO safe now? (run on TO; retries)")
+    pc.add_argument("--from", dest="from_host", required=True)
+    pc.add_argument("--to", dest="to_host", required=True)
+    pc.add_argument("--wait", type=float, default=15, help="seconds to keep re-checking before refusing")
     pw = sub.add_parser("redis-wait-sync", help="wait until the local replica has everything the master has")
     pw.add_argument("--master", required=True, metavar="HOST")
     pw.add_argument("--port", type=int, default=6379)
@@ -311,6 +316,16 @@ def ha_main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "state":
             out = switchover.cluster_state(cfg, m, db).as_dict()
+        elif args.cmd == "precheck":
+            deadline = time.monotonic() + args.wait
+            while True:
+                verdict = switchover.precheck(switchover.cluster_state(cfg, m, db), m, args.from_host, args.to_host)
+                if verdict.ok or time.monotonic() >= deadline:
+                    break
+                time.sleep(1)
+            if not verdict.ok:
+                raise RuntimeError(f"not safe, nothing was changed: {verdict.reason}")
+            out = verdict.as_dict()
         elif args.cmd == "redis-wait-sync":
             out = {"waited_seconds": round(switchover.wait_replica_caught_up(m, args.master, args.port,
                                                                              args.timeout), 3)}
@@ -332,7 +347,7 @@ def ha_main(argv: list[str] | None = None) -> int:
             out = {"changed": any(v.startswith("changed") for v in res.values()), "accounts": res}
         else:
             out = {"waited_seconds": round(switchover.wait_primary(m, db, args.host, args.timeout,
-                                                                   max_age=3 * m.heartbeat_interval_seconds), 3)}
+                                                                   max_age=switchover.fresh_heartbeat_limit(m)), 3)}
     except (DatabaseUnavailable, TimeoutError, RuntimeError) as e:
         print(f"quantshift-ha {args.cmd}: {e}", file=sys.stderr)
         return 1

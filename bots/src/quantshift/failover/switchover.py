@@ -1,7 +1,8 @@
-"""Planned switchover steps (failover.yml / failback.yml call these through
-`quantshift-ha`): read the cluster state, wait for Redis to catch up, hand the
-leases over, wait for the new primary's bots. Host-level steps (stopping and
-starting units) stay in the playbooks; the lease and Redis logic lives here only.
+"""Planned switchover steps (the quantshift_ha role calls these through
+`quantshift-ha`): check that a switchover is safe now, wait for Redis to catch
+up, hand the leases over, wait for the new primary's bots. Host-level steps
+(stopping and starting units) stay in the role; every health rule and verdict
+lives here only.
 """
 from __future__ import annotations
 
@@ -38,6 +39,51 @@ def cluster_state(cfg: MonitorConfig, m: Monitored, db: Database) -> ClusterStat
     except Exception as e:  # Redis down is a state to report, not a crash
         rinfo = {"role": "unreachable", "error": type(e).__name__}
     return ClusterState(leases, beats, rinfo)
+
+
+# The master pings its replicas every repl-ping-replica-period (10 s), so an idle
+# healthy link reads up to 10 s since its last I/O; twice that means trouble.
+MAX_REPLICA_IO_AGE_SECONDS = 20.0
+
+
+def fresh_heartbeat_limit(m: Monitored) -> float:
+    """A bot whose heartbeat is older than this is not healthy for a switchover
+    (three missed beats)."""
+    return 3 * m.heartbeat_interval_seconds
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "changed": False, "reason": self.reason}
+
+
+def precheck(state: ClusterState, m: Monitored, old: str, new: str) -> Verdict:
+    """Is a planned switchover old -> new safe now? Read on the target: old holds
+    every lease and its bots heartbeat, the target's Redis replicates."""
+    holders = {a: (lease or {}).get("holder") for a, lease in state.leases.items()}
+    if set(holders.values()) != {old}:
+        return Verdict(False, f"leases are held by {holders}, not all by {old}")
+    limit = fresh_heartbeat_limit(m)
+    for account in m.accounts:
+        beat = state.heartbeats.get(account, {}).get(old)
+        if beat is None or beat["age_seconds"] > limit:
+            age = "none" if beat is None else f"{beat['age_seconds']:.1f} s old"
+            return Verdict(False, f"{account} on {old} is not healthy: heartbeat {age} (limit {limit:g} s)")
+        if not beat["is_primary"]:
+            return Verdict(False, f"{account} on {old} is not trading: {beat['status']}")
+    r = state.redis
+    if r.get("role") != "slave" or not r.get("link_up"):
+        return Verdict(False, f"{new}'s Redis does not replicate: {r}")
+    if r["last_io_seconds"] is None or r["last_io_seconds"] > MAX_REPLICA_IO_AGE_SECONDS:
+        return Verdict(False, f"{new}'s Redis last heard from its master {r['last_io_seconds']} s ago "
+                              f"(limit {MAX_REPLICA_IO_AGE_SECONDS:g} s)")
+    ages = ", ".join(f"{a} {state.heartbeats[a][old]['age_seconds']:.1f} s" for a in m.accounts)
+    return Verdict(True, f"{old} trades every account (heartbeats {ages}); {new}'s Redis replicates "
+                         f"(last I/O {r['last_io_seconds']:g} s ago)")
 
 
 def wait_replica_caught_up(m: Monitored, master_host: str, master_port: int, timeout: float) -> float:
