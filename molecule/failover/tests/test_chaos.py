@@ -18,8 +18,8 @@ import pytest
 import redis
 import yaml
 
-from lab import (ACCOUNTS, ADDRESSES, BOT_UNITS, MONITOR_PORT, PORTS, ROOT, TIMINGS, AlertReceiver,
-                 ansible_playbook, changed_tasks, cut, heal, leases, metric, podman, primary_claims, recap_changed,
+from lab import (ACCOUNTS, ADDRESSES, BOT_UNITS, MONITOR_CONFIG, MONITOR_PORT, MONITOR_UNIT, PORTS, ROOT, TIMINGS,
+                 AlertReceiver, ansible_playbook, changed_tasks, cut, heal, leases, metric, podman, primary_claims, recap_changed,
                  single_trader_violations, sql, ssh, unit_show, wait_until)
 
 CHAOS = yaml.safe_load((ROOT / "molecule/failover/vars/chaos.yml").read_text())
