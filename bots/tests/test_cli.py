@@ -108,3 +108,25 @@ def test_service_mode_notifies_systemd_and_exits_cleanly_on_sigterm(tmp_path, mi
             proc.kill()
         sock.close()
     assert "stopped equity" in proc.stdout.read()
+
+
+def test_check_config_validates_without_starting_anything(tmp_path, pg_dsn, redis_url):
+    good = _config(tmp_path, pg_dsn, redis_url)
+    r = subprocess.run(_script("quantshift-bot") + ["--config", good, "--check-config"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "ok (account equity, 8 symbols, broker sim" in r.stdout, r.stderr
+    bad = _config(tmp_path, pg_dsn, redis_url, heartbeat_interval_seconds=-5)
+    r = subprocess.run(_script("quantshift-bot") + ["--config", bad, "--check-config"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 78 and r.stderr.strip().count("\n") == 0 and "heartbeat_interval_seconds" in r.stderr
+
+
+def test_migrate_json_reports_the_verdict(tmp_path, pg_dsn, redis_url):
+    cfg = _config(tmp_path, pg_dsn, redis_url)
+    first = subprocess.run(_script("quantshift-db") + ["--config", cfg, "migrate", "--json"], capture_output=True,
+                           text=True, timeout=60)
+    again = subprocess.run(_script("quantshift-db") + ["--config", cfg, "migrate", "--json"], capture_output=True,
+                           text=True, timeout=60)
+    v1, v2 = json.loads(first.stdout), json.loads(again.stdout)
+    assert v1["changed"] and v1["applied"] == [1, 2] and v1["schema"] == 2 and v1["privileges"] is None
+    assert not v2["changed"] and v2["applied"] == [] and v2["summary"].startswith("migrations applied now: none")

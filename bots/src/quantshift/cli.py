@@ -42,8 +42,14 @@ def bot_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="quantshift-bot", description="Run a QuantShift trading bot.")
     _config_arg(p)
     p.add_argument("--once", action="store_true", help="run one full cycle and exit")
+    p.add_argument("--check-config", action="store_true",
+                   help="load and validate the config (and the environment's secrets), print one line, exit 0/78")
     args = p.parse_args(argv)
     cfg = _load(args.config)
+    if args.check_config:
+        print(f"{args.config}: ok (account {cfg.name}, {len(cfg.symbols)} symbols, broker {cfg.broker.kind}, "
+              f"data {cfg.marketdata.source})")
+        return 0
     _setup_logging(cfg.log_level)
     from .runtime import tune_malloc
 
@@ -209,6 +215,7 @@ def db_main(argv: list[str] | None = None) -> int:
                     help=f"connect as this login instead of the config's (password from {config_mod.ENV_DB_OWNER_PASSWORD})")
     pm.add_argument("--grant-bots", metavar="ROLE", help="group role of the bot logins: grant store/privileges.py")
     pm.add_argument("--grant-monitor", metavar="ROLE", help="group role of the failover monitor's login")
+    pm.add_argument("--json", action="store_true", help="one JSON line: changed, applied, schema, privileges")
     args = p.parse_args(argv)
     if bool(args.grant_bots) != bool(args.grant_monitor):
         p.error("--grant-bots and --grant-monitor go together")
@@ -232,12 +239,16 @@ def db_main(argv: list[str] | None = None) -> int:
     db = Database.from_config(dbcfg, application_name=f"quantshift-db-{cfg.name}")
     try:
         done = migrate(db)
-        line = (f"migrations applied now: {', '.join(f'{v:04d}' for v in done) or 'none'}; "
-                f"schema at {max(applied(db), default=0):04d}")
+        schema = max(applied(db), default=0)
+        line = f"migrations applied now: {', '.join(f'{v:04d}' for v in done) or 'none'}; schema at {schema:04d}"
+        granted = None
         if args.grant_bots:
-            changed = grant_privileges(db, Grantees(bots=args.grant_bots, monitor=args.grant_monitor))
-            line += f"; privileges {'updated' if changed else 'unchanged'}"
-        print(line)
+            granted = grant_privileges(db, Grantees(bots=args.grant_bots, monitor=args.grant_monitor))
+            line += f"; privileges {'updated' if granted else 'unchanged'}"
+        # The deploy reads the verdict, not the sentence.
+        print(json.dumps({"changed": bool(done) or bool(granted), "applied": done, "schema": schema,
+                          "privileges": None if granted is None else ("updated" if granted else "unchanged"),
+                          "summary": line}) if args.json else line)
         return 0
     except DatabaseUnavailable as e:
         return _fail_db(e)
