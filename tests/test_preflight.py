@@ -35,10 +35,11 @@ def inventory(tmp_path: Path, *, primary=("ct100",), standby=("ct101",), group_v
     return inv / "hosts.yml"
 
 
-def preflight(inv: Path) -> subprocess.CompletedProcess:
+def preflight(inv: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
            "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks/preflight.yml")],
+    return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks/preflight.yml"),
+                           *args],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
 
 
@@ -66,3 +67,26 @@ def test_a_bad_inventory_fails_in_preflight_with_one_message_and_touches_no_host
     assert r.returncode != 0
     assert message in " ".join(r.stdout.split()), r.stdout
     assert "UNREACHABLE" not in r.stdout and "192.0.2." not in r.stdout, "no host may be contacted"
+
+
+@pytest.mark.parametrize("extra, message", [
+    # An -e value is a string: the spec converts it, or names it.
+    ("failover_monitor_check_interval_seconds=abc",
+     "argument 'failover_monitor_check_interval_seconds' is of type str and we were unable to convert to int"),
+    ("failover_monitor_stale_threshold_seconds=20", "failover timings: need heartbeat (30 s) > 0"),
+    ("quantshift_bot_heartbeat_interval_seconds=-5", "need heartbeat (-5 s) > 0"),
+    ("failover_monitor_cooldown_seconds=30", "stale threshold <= cooldown (30 s)"),
+    ("quantshift_bot_restart_sec=ten", "argument 'quantshift_bot_restart_sec' is of type str"),
+    ("redis_min_replicas_to_write=one", "argument 'redis_min_replicas_to_write' is of type str"),
+])
+def test_a_bad_extra_var_fails_up_front_with_one_message_naming_it(tmp_path, extra, message):
+    r = preflight(inventory(tmp_path), "-e", extra)
+    assert r.returncode != 0
+    assert message in " ".join(r.stdout.split()), r.stdout[-3000:]
+    assert "UNREACHABLE" not in r.stdout and "192.0.2." not in r.stdout, "no host may be contacted"
+
+
+def test_a_string_extra_var_that_converts_is_accepted(tmp_path):
+    r = preflight(inventory(tmp_path), "-e", "failover_monitor_stale_threshold_seconds=90",
+                  "-e", "failover_monitor_check_interval_seconds=5")
+    assert r.returncode == 0, r.stdout[-3000:]
