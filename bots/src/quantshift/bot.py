@@ -53,7 +53,6 @@ class CycleReport:
     orders_sent: int = 0
     orders_filled: int = 0
     orders_blocked: int = 0
-    fenced_found: int = 0
     portfolio_value: float | None = None
     daily_pnl: float | None = None
     positions_open: int | None = None
@@ -346,7 +345,6 @@ class Bot:
         prices = bars.close[-1]
         if not self.lease_valid():
             # A standby only reads: no broker sync, no account state, no P&L row.
-            rep.orders_blocked = 0
             if not self._standby_cycle_logged:
                 log.info("standby for %s: data and signals only, nothing written for the account", cfg.name)
                 self._standby_cycle_logged = True
@@ -354,7 +352,7 @@ class Bot:
         self._standby_cycle_logged = False
         if self.lease.acquired:
             self._reconcile()  # a new epoch: the broker's view first (raises BrokerError: no trading this cycle)
-        self._detect_fenced(rep)
+        self._detect_fenced()
         # Orders left open (accepted, partly filled, outcome unknown) are looked
         # up by client order id before anything new is decided.
         for res in self.broker.sync():
@@ -398,14 +396,13 @@ class Bot:
         rep.positions_open = len(acct.positions)
         m.set_portfolio(value, rep.daily_pnl, rep.positions_open)
 
-    def _detect_fenced(self, rep: CycleReport) -> None:
+    def _detect_fenced(self) -> None:
         """Orders the broker executed under an older epoch after it ended (only a
         broker without fencing tokens can have them): recorded, counted, alerted."""
         detect = getattr(self.broker, "detect_fenced", None)
         if detect is None:
             return
         for f in detect(self.epoch):
-            rep.fenced_found += 1
             self.metrics.fenced_orders.inc()
             log.critical("ALERT fenced order %s (epoch %s) executed at the broker after epoch %d began: %s %g %s; "
                          "position adopted from the broker (runbook: docs/DECISIONS.md)", f.client_order_id,
@@ -535,8 +532,7 @@ class Bot:
                                detail="clean shutdown")
         except Exception:
             pass
-        self.lease.epoch, self.lease.deadline = None, float("-inf")
-        self.db.fence = None
+        self.lease.release()
         self.metrics.set_leader(0, False)
         self.db.close()
         self.host_lock.release()

@@ -152,7 +152,7 @@ class FailoverMonitor:
                     continue
                 epochs[account] = lease.epoch
             for account in unfinished:
-                epochs[account] = ll.current(account).epoch
+                epochs[account] = obs.epochs[account]  # taken here earlier: observed this check
             mine = [a for a in self.m.accounts if (c := ll.current(a)) is not None and c.holder == me]
         except DatabaseUnavailable as e:
             log.error("database lost during takeover: %s", e)

@@ -121,13 +121,14 @@ def hand_over(m: Monitored, db: Database, from_host: str, to_host: str, *, force
     out), unless force."""
     result = {}
     ll = leader_lease.LeaderLease(db)
-    if not force and any(ll.current(a) is not None and ll.current(a).holder == from_host for a in m.accounts):
+    leases = {a: ll.current(a) for a in m.accounts}
+    if not force and any(lease is not None and lease.holder == from_host for lease in leases.values()):
         alive = live_bots(m, db, from_host)
         if alive:
             raise RuntimeError(f"bots on {from_host} are alive: {', '.join(alive)}; stop them first "
                                "(or pass --force)")
     for account in m.accounts:
-        current = ll.current(account)
+        current = leases[account]
         if current is not None and current.holder == to_host:
             result[account] = f"unchanged (epoch {current.epoch})"
             continue

@@ -95,6 +95,10 @@ class LeaseHolder:
     def stand_down(self, why: str) -> None:
         if self.epoch is not None:
             log.warning("%s for account %s (epoch %d); standing down (not trading)", why, self.account, self.epoch)
+        self.release()
+
+    def release(self) -> None:
+        """Hold nothing from now on (a clean shutdown, or standing down)."""
         self.epoch, self.deadline, self.acquired = None, float("-inf"), False
         self.db.fence = None
 

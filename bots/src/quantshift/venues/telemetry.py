@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 
 class Telemetry:
@@ -29,14 +29,9 @@ class Telemetry:
         if self.metrics is not None:
             self.metrics.record_error(self.error_type)
 
-    @contextlib.contextmanager
-    def timed(self) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            if self.metrics is not None:
-                self.metrics.api_latency.observe(time.perf_counter() - t0)
+    def timed(self) -> contextlib.AbstractContextManager:
+        """Observe one request in api_latency_seconds (the metrics' own timer)."""
+        return self.metrics.time_api() if self.metrics is not None else contextlib.nullcontext()
 
     def pause(self, seconds: float) -> None:
         """Sleep in slices, pinging the systemd watchdog between them: a back-off
