@@ -5,6 +5,7 @@ lease history, fenced orders) must show one trader per account at every instant.
 conftest.py prints the timings table at the end of the run."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -319,21 +320,28 @@ def test_2_frozen_primary_is_failed_over_and_stands_down_after_the_watchdog(aler
     restore_ct100()
 
 
+@contextlib.contextmanager
+def host_lost(lost: str, to: str, timing: str):
+    """`lost`'s container stops dead; the block runs once `to` trades both accounts
+    after exactly one more failover to it (timed); `lost` is started again after."""
+    n = failovers_to(to)
+    t0 = time.monotonic()
+    podman("stop", "-t", "0", lost)
+    try:
+        trading_on(to, THRESHOLD + 40)
+        TIMINGS.add(timing, time.monotonic() - t0, f"(goal <= threshold + 5 = {THRESHOLD + 5} s)")
+        assert failovers_to(to) == n + 1
+        yield
+    finally:
+        podman("start", lost)
+
+
 def test_3_stopped_primary_container_fails_over_end_to_end(alerts):
     wait_out_cooldown()
-    n = failovers_to("ct101")
-    t0 = time.monotonic()
-    podman("stop", "-t", "0", "ct100")
-    try:
-        trading_on("ct101", THRESHOLD + 40)
-        TIMINGS.add("container stop -> standby bots PRIMARY", time.monotonic() - t0,
-                    f"(goal <= threshold + 5 = {THRESHOLD + 5} s)")
-        assert failovers_to("ct101") == n + 1
+    with host_lost("ct100", "ct101", "container stop -> standby bots PRIMARY"):
         event = [a for a in alerts if a["event"] == "failover"][-1]
         TIMINGS.add("promotion phase (lease + redis + bots READY)", event["duration_seconds"], "(goal <= 3 s)")
         assert redis.Redis(host=ADDRESSES["ct101"], password=redis_password()).info("replication")["role"] == "master"
-    finally:
-        podman("start", "ct100")
     back("ct100")
     site_yml_keeps_ct101_primary()
     restore_ct100(after_outage=False)
@@ -619,34 +627,17 @@ def test_16_two_failovers_in_a_row_heal_without_an_operator(alerts):
     takes over automatically (Redis promoted, bots started and enabled), and ct101
     heals the same way on its return. No failback: ct100 trades, ct101 replicates."""
     wait_out_cooldown()
-    n = failovers_to("ct101")
-    t0 = time.monotonic()
-    podman("stop", "-t", "0", "ct100")
-    try:
-        trading_on("ct101", THRESHOLD + 40)
-        TIMINGS.add("1st failure: ct100 stopped -> ct101 trading", time.monotonic() - t0,
-                    f"(goal <= threshold + 5 = {THRESHOLD + 5} s)")
-        assert failovers_to("ct101") == n + 1
-    finally:
-        podman("start", "ct100")
+    with host_lost("ct100", "ct101", "1st failure: ct100 stopped -> ct101 trading"):
+        pass
     rejoined("ct100", "ct101")
     site_yml_keeps_ct101_primary()
 
     wait_out_cooldown()  # since the first failover
-    m = failovers_to("ct100")
-    t0 = time.monotonic()
-    podman("stop", "-t", "0", "ct101")
-    try:
-        trading_on("ct100", THRESHOLD + 40)
-        TIMINGS.add("2nd failure (after cooldown): ct101 stopped -> ct100 trading", time.monotonic() - t0,
-                    f"(goal <= threshold + 5 = {THRESHOLD + 5} s)")
-        assert failovers_to("ct100") == m + 1
+    with host_lost("ct101", "ct100", "2nd failure (after cooldown): ct101 stopped -> ct100 trading"):
         assert any(a.get("event") == "failover" and a.get("to") == "ct100" for a in alerts)
         assert redis_replication("ct100")["role"] == "master"
         states = {u: unit_show("ct100", u, "UnitFileState") for u in BOT_UNITS}
         assert all(v == "enabled" for v in states.values()), f"the monitor enables the bots it starts: {states}"
-    finally:
-        podman("start", "ct101")
     rejoined("ct101", "ct100")
     wait_until("ct101's Redis replicating ct100 with the link up", lambda: redis_link_up("ct101"), 30)
     trading_on("ct100")
