@@ -1,19 +1,55 @@
-"""The group variables of an inventory as Ansible merges them: every file of
-group_vars/all/ in name order (links followed, the shared settings first), later
-files overriding earlier ones. Vault-encrypted files are skipped: callers want
-settings, never secrets. The one reader of group_vars for scripts and tests."""
+"""An inventory as Ansible sees it, read with `ansible-inventory --list`: groups
+(with their hosts, children resolved), each host's own variables and address, and
+the settings every host shares (group_vars/all).
+The one reader of inventories for scripts and tests, so none of them walks
+hosts.yml or group_vars by hand. Values are as written (Jinja strings are not
+rendered); vault files are never decrypted (no secret is ever read here)."""
 from __future__ import annotations
 
+import copy
+import functools
+import json
+import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Inventory:
+    groups: dict[str, list[str]]
+    hostvars: dict[str, dict]  # host-level variables only (hosts.yml, host_vars/)
+    settings: dict  # group_vars/all, files merged in name order
+
+    def address(self, host: str) -> str:
+        return self.hostvars.get(host, {}).get("ansible_host", host)
+
+
+@functools.lru_cache(maxsize=None)
+def load(inventory: Path) -> Inventory:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+           "PATH": f"{ROOT / '.venv/bin'}:{os.environ.get('PATH', '')}"}
+    r = subprocess.run(["ansible-inventory", "-i", str(inventory), "--list", "--export"], capture_output=True, text=True,
+                       env=env, cwd=ROOT, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"ansible-inventory -i {inventory}: {r.stderr.strip().splitlines()[-1:]}")
+    data = json.loads(r.stdout)
+    # --export keeps group variables on their groups instead of copying them to every host.
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+
+    def members(group: str) -> list[str]:
+        node = data.get(group, {})
+        found = set(node.get("hosts", []))
+        for child in node.get("children", []):
+            found.update(members(child))
+        return sorted(found)
+
+    groups = {g: members(g) for g in data if g != "_meta"}
+    return Inventory(groups=groups, hostvars=hostvars, settings=data.get("all", {}).get("vars", {}))
 
 
 def group_vars_all(inventory_dir: Path) -> dict:
-    merged: dict = {}
-    for path in sorted((Path(inventory_dir) / "group_vars/all").glob("*.yml")):
-        text = path.read_text()
-        if text.startswith("$ANSIBLE_VAULT"):
-            continue
-        merged.update(yaml.safe_load(text) or {})
-    return merged
+    """The shared settings of inventories/<env>/ (its hosts.yml); a copy the caller may change."""
+    return copy.deepcopy(load(Path(inventory_dir) / "hosts.yml").settings)

@@ -14,13 +14,20 @@ NETWORK=quantshift-lab
 SUBNET=172.29.100.0/24
 SSH_KEY="$ROOT/.lab/ssh/id_ed25519"
 
-# name → address; must match inventories/lab/hosts.yml (checked by tests/test_inventories.py)
-declare -A HOSTS=([ct100]=172.29.100.100 [ct101]=172.29.100.101 [monitor]=172.29.100.10)
+lab_status() { "$ROOT/.venv/bin/python" "$ROOT/scripts/lab_status.py" "$@"; }
+# name → address, from the lab inventory (the one host definition).
+declare -A HOSTS=()
+load_hosts() {
+  local name address
+  while read -r name address; do HOSTS[$name]=$address; done < <(lab_status hosts)
+  [ ${#HOSTS[@]} -gt 0 ] || { log "ERROR: no hosts in inventories/lab/hosts.yml" >&2; exit 1; }
+}
 
 log() { printf 'lab: %s\n' "$*"; }
 
 create() {
   "$ROOT/scripts/build-image.sh"
+  load_hosts
   if [ ! -f "$SSH_KEY" ]; then
     mkdir -p "$(dirname "$SSH_KEY")"
     ssh-keygen -q -t ed25519 -N '' -C quantshift-lab -f "$SSH_KEY"
@@ -42,22 +49,18 @@ create() {
     fi
     podman exec -i "$name" sh -c 'umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys' < "$SSH_KEY.pub"
   done
-  for name in "${!HOSTS[@]}"; do
-    for _ in $(seq 1 60); do
-      ssh -q -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no \
-        -o UserKnownHostsFile=/dev/null "root@${HOSTS[$name]}" true 2>/dev/null && continue 2
-      sleep 0.5
-    done
-    log "ERROR: $name did not answer on ssh ${HOSTS[$name]}:22 within 30 s" >&2
-    exit 1
-  done
+  lab_status wait-ssh 30
   log "containers up: $(printf '%s ' "${!HOSTS[@]}")"
 }
 
 destroy() {
+  # Every container the lab made carries its label (no inventory needed to clean up).
+  local containers
+  containers=$(podman ps -a -q --filter label=io.quantshift.lab=1)
   # --time 5 with retries: the stock destroy lost a race ~1 in 8 runs (lab-notes).
   for _ in 1 2 3; do
-    podman rm --force --ignore --time 5 "${!HOSTS[@]}" >/dev/null 2>&1 && break
+    [ -z "$containers" ] && break
+    podman rm --force --ignore --time 5 $containers >/dev/null 2>&1 && break
     sleep 1
   done
   podman network rm --force "$NETWORK" >/dev/null 2>&1 || true
@@ -70,7 +73,7 @@ deploy() {
 }
 
 status() {
-  "$ROOT/.venv/bin/python" "$ROOT/scripts/lab_status.py"
+  lab_status
 }
 
 case "${1:-}" in

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print what runs where in the lab: hosts, services, leader and epoch, URLs.
 
-Reads the host list from inventories/lab/hosts.yml (the one host definition),
+Reads hosts, groups and bots from the lab inventory (ansible-inventory),
 asks each container over SSH for its services, asks the package on the current
 primary for the leases, and checks every URL from this machine.
 """
@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inventory_vars import group_vars_all  # noqa: E402
+import inventory_vars  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories/lab/hosts.yml"
@@ -27,7 +26,7 @@ from quantshift import naming  # noqa: E402  (unit names and paths, as the roles
 
 def bot_instances() -> list[dict]:
     """quantshift_bot_instances of the lab inventory (name, metrics_port, ...)."""
-    return group_vars_all(INVENTORY.parent)["quantshift_bot_instances"]
+    return inventory_vars.load(INVENTORY).settings["quantshift_bot_instances"]
 
 
 def services() -> dict[str, list[str]]:
@@ -39,22 +38,8 @@ def services() -> dict[str, list[str]]:
 
 def hosts_by_group() -> tuple[dict[str, str], dict[str, list[str]]]:
     """(host -> address, group -> hosts) from the lab inventory."""
-    addresses: dict[str, str] = {}
-    groups: dict[str, list[str]] = {}
-
-    def walk(name: str, node: dict) -> list[str]:
-        members = []
-        for host, hvars in (node.get("hosts") or {}).items():
-            if hvars and "ansible_host" in hvars:
-                addresses[host] = hvars["ansible_host"]
-            members.append(host)
-        for child, sub in (node.get("children") or {}).items():
-            members += walk(child, sub or {})
-        groups[name] = sorted(set(members))
-        return members
-
-    walk("all", yaml.safe_load(INVENTORY.read_text())["all"])
-    return addresses, groups
+    inv = inventory_vars.load(INVENTORY)
+    return {host: inv.address(host) for host in inv.groups["all"]}, inv.groups
 
 
 def ssh(address: str, command: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -128,21 +113,36 @@ def main() -> int:
 
 
 def cli(argv: list[str]) -> int:
-    """`lab_status.py` prints the table; `lab_status.py exec HOST CMD` runs CMD on a
-    lab host (by inventory name) with the lab's ssh settings; `lab_status.py units`
-    lists the package's units on a bot host. One ssh and one naming rule for the
-    shell scripts too."""
+    """`lab_status.py` prints the table; `exec HOST CMD` runs CMD on a lab host (by
+    inventory name) with the lab's ssh settings; `hosts` prints "name address" per
+    host; `wait-ssh SECONDS` waits until every host answers ssh; `units` lists the
+    package's units on a bot host. One inventory reader, one ssh and one naming
+    rule for the shell scripts too."""
     if argv[:1] == ["exec"] and len(argv) == 3:
         addresses, _ = hosts_by_group()
         r = ssh(addresses[argv[1]], argv[2], timeout=120)
         sys.stdout.write(r.stdout)
         sys.stderr.write(r.stderr)
         return r.returncode
+    if argv == ["hosts"]:
+        addresses, _ = hosts_by_group()
+        print("\n".join(f"{host} {address}" for host, address in sorted(addresses.items())))
+        return 0
+    if argv[:1] == ["wait-ssh"] and len(argv) == 2:
+        addresses, _ = hosts_by_group()
+        deadline = time.monotonic() + float(argv[1])
+        for host, address in sorted(addresses.items()):
+            while ssh(address, "true", timeout=10).returncode != 0:
+                if time.monotonic() > deadline:
+                    print(f"lab: {host} did not answer on ssh {address}:22 within {argv[1]} s", file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+        return 0
     if argv == ["units"]:
         print(" ".join(u for u in services()["bots"] if u.startswith("quantshift-")))
         return 0
     if argv:
-        print("usage: lab_status.py [exec HOST COMMAND | units]", file=sys.stderr)
+        print("usage: lab_status.py [exec HOST COMMAND | hosts | wait-ssh SECONDS | units]", file=sys.stderr)
         return 2
     return main()
 

@@ -5,7 +5,9 @@ user's real hosts.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,30 +16,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from inventory_vars import group_vars_all  # noqa: E402
+import inventory_vars  # noqa: E402
 
 
 def hosts(inventory: str) -> tuple[dict[str, dict], dict[str, set[str]]]:
-    """(host -> vars, group -> hosts) of an inventory file, groups resolved."""
-    hostvars: dict[str, dict] = {}
-    groups: dict[str, set[str]] = {}
-
-    def walk(name, node):
-        members = set()
-        for host, hv in (node.get("hosts") or {}).items():
-            hostvars.setdefault(host, {}).update(hv or {})
-            members.add(host)
-        for child, sub in (node.get("children") or {}).items():
-            members |= walk(child, sub or {})
-        groups[name] = groups.get(name, set()) | members
-        return members
-
-    walk("all", yaml.safe_load((ROOT / inventory / "hosts.yml").read_text())["all"])
-    return hostvars, groups
+    """(host -> vars, group -> hosts) of an inventory, as ansible-inventory lists it."""
+    inv = inventory_vars.load(ROOT / inventory / "hosts.yml")
+    return inv.hostvars, {g: set(members) for g, members in inv.groups.items()}
 
 
 def group_vars(inventory: str) -> dict:
-    return group_vars_all(ROOT / inventory)
+    return inventory_vars.group_vars_all(ROOT / inventory)
 
 
 @pytest.mark.parametrize("inventory", ["inventories/production", "inventories/lab"])
@@ -69,11 +58,18 @@ def test_group_vars_hold_the_seed_settings(inventory):
             gv["failover_monitor_cooldown_seconds"]) == (10, 60, 300)
 
 
-def test_lab_script_and_lab_inventory_agree_on_addresses():
+def test_lab_addresses_lie_in_the_lab_network_and_the_script_reads_them_from_the_inventory():
+    """lab.sh takes names and addresses from the inventory (lab_status.py hosts);
+    only the podman network's subnet is its own, and every address must lie in it."""
     hv, _ = hosts("inventories/lab")
     script = (ROOT / "scripts/lab.sh").read_text()
-    declared = dict(re.findall(r"\[(\w+)\]=([\d.]+)", script.split("declare -A HOSTS=", 1)[1].splitlines()[0]))
-    assert declared == {h: v["ansible_host"] for h, v in hv.items() if "ansible_host" in v}
+    subnet = ipaddress.ip_network(re.search(r"^SUBNET=(\S+)$", script, re.M).group(1))
+    addresses = {h: v["ansible_host"] for h, v in hv.items() if "ansible_host" in v}
+    assert addresses and all(ipaddress.ip_address(a) in subnet for a in addresses.values()), (subnet, addresses)
+    assert not re.search(r"\b172\.29\.100\.\d+\b(?!/)", script), "lab.sh types a host address again"
+    listed = subprocess.run([sys.executable, str(ROOT / "scripts/lab_status.py"), "hosts"], capture_output=True,
+                            text=True, check=True, timeout=120).stdout.split("\n")
+    assert dict(line.split() for line in listed if line) == addresses
 
 
 def test_no_secret_is_committed_in_any_inventory():

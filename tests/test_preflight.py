@@ -78,6 +78,12 @@ def test_a_bad_inventory_fails_in_preflight_with_one_message_and_touches_no_host
     ("failover_monitor_cooldown_seconds=30", "stale threshold <= cooldown (30 s)"),
     ("quantshift_bot_restart_sec=ten", "argument 'quantshift_bot_restart_sec' is of type str"),
     ("redis_min_replicas_to_write=one", "argument 'redis_min_replicas_to_write' is of type str"),
+    # The roles' own settings rules, run up front by the site preflight.
+    ("redis_maxmemory=512XB", "redis: redis_maxmemory like 512mb (got 512XB)"),
+    ("failover_monitor_watchdog_sec=100", "watchdog_sec (100) >= ready_timeout_seconds (120) + 60"),
+    ("alertmanager_group_wait=soon", "durations like 30s, 5m, 4h (group_wait soon"),
+    ('{"quantshift_bot_instances": [{"name": "equity", "metrics_port": 9200, "base_config": "missing.yaml"}]}',
+     "base_config present in roles/quantshift_bot/files/base_configs"),
 ])
 def test_a_bad_extra_var_fails_up_front_with_one_message_naming_it(tmp_path, extra, message):
     r = preflight(inventory(tmp_path), "-e", extra)

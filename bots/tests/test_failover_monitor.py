@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from quantshift.failover.monitor import FailoverMonitor
 from quantshift.failover.monitor_config import MonitorConfig, Monitored, load_config
 from quantshift.metrics import MonitorMetrics
 from quantshift.store import Database, DatabaseUnavailable, leader_lease
+from quantshift.watchdog import Notifier
 
 from .conftest import free_port
 from .helpers import sample, scrape
@@ -122,6 +125,39 @@ def test_healthy_primary_is_left_alone(db, pg_dsn, redis_url):
     assert mon.check_once() == "healthy"
     assert services.started == []
     assert leader_lease.LeaderLease(db).current("equity").holder == "ct100"
+
+
+def test_monitor_reports_ready_then_pings_the_watchdog_every_check(db, pg_dsn, redis_url, tmp_path):
+    """The monitor's unit is Type=notify with WatchdogSec: READY=1 before the first
+    check (the database may be away), WATCHDOG=1 once per check, STOPPING=1 at the end."""
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.settimeout(2)
+        primary_on(db, heartbeat_age=1, lease_left=30)
+        mon = make_monitor(pg_dsn, redis_url)
+        mon.notifier = Notifier(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "10000000"})
+        checks = []
+        check_once = mon.check_once
+        mon.check_once = lambda: checks.append(1) or check_once()
+        mon.next_check_in = lambda: 0.05
+        runner = threading.Thread(target=mon.run)
+        runner.start()
+        first = sock.recv(4096).decode()
+        while len(checks) < 3:
+            time.sleep(0.01)
+        mon.stop()
+        runner.join(5)
+        sent = [first]
+        sock.settimeout(0.2)
+        try:
+            while True:
+                sent.append(sock.recv(4096).decode())
+        except (TimeoutError, socket.timeout):
+            pass
+    assert sent[0].startswith("READY=1"), sent
+    assert sent[-1] == "STOPPING=1", sent
+    assert sent.count("WATCHDOG=1") == len(checks) >= 3, (sent, len(checks))
 
 
 def test_stale_heartbeat_with_valid_lease_does_not_fail_over(db, pg_dsn, redis_url):

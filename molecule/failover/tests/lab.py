@@ -75,13 +75,19 @@ def heal(container: str) -> None:
 CHAOS_VARS = ROOT / "molecule/failover/vars/chaos.yml"
 
 
-def ansible_playbook(playbook: str, *extra: str, extra_vars_file: Path | None = CHAOS_VARS) -> str:
+def run_playbook(playbook: str, *extra: str, extra_vars_file: Path | None = CHAOS_VARS) -> subprocess.CompletedProcess:
     """Run a playbook on the lab (with the chaos timings unless told otherwise)."""
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "QUANTSHIFT_LAB_DIR": str(ROOT / ".lab")}
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "QUANTSHIFT_LAB_DIR": str(ROOT / ".lab"),
+           "ANSIBLE_NOCOLOR": "1"}
     extra_vars = ["-e", f"@{extra_vars_file}"] if extra_vars_file else []
-    r = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(ROOT / "inventories/lab/hosts.yml"),
-                        *extra_vars, str(ROOT / playbook), *extra], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=900)
+    return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(ROOT / "inventories/lab/hosts.yml"),
+                           *extra_vars, str(ROOT / playbook), *extra], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=900)
+
+
+def ansible_playbook(playbook: str, *extra: str, extra_vars_file: Path | None = CHAOS_VARS) -> str:
+    """run_playbook that must succeed; its output."""
+    r = run_playbook(playbook, *extra, extra_vars_file=extra_vars_file)
     if r.returncode != 0:
         lines = r.stdout.splitlines()
         failed = [i for i, line in enumerate(lines) if "fatal:" in line or "FAILED!" in line]

@@ -36,6 +36,7 @@ from typing import Callable
 from ..metrics import MonitorMetrics
 from ..store import failover_events, heartbeat, leader_lease, monitor_checks
 from ..store.db import Database, DatabaseUnavailable
+from ..watchdog import Notifier
 from . import actions
 from .actions import Services, Systemd
 from .decision import DB_UNREACHABLE, Decision, Observation, decide, next_check_in
@@ -47,7 +48,7 @@ log = logging.getLogger("quantshift.failover")
 class FailoverMonitor:
     def __init__(self, cfg: MonitorConfig, monitored: Monitored, *, db: Database | None = None,
                  services: Services | None = None, metrics: MonitorMetrics | None = None,
-                 alert: Callable[[dict], object] | None = None):
+                 alert: Callable[[dict], object] | None = None, notifier: Notifier | None = None):
         self.cfg = cfg
         self.m = monitored
         self.db = db or Database.from_config(monitored.database, application_name=f"quantshift-monitor-{cfg.host_id}")
@@ -55,6 +56,7 @@ class FailoverMonitor:
         self.metrics = metrics or MonitorMetrics(cfg.metrics_port, cfg.metrics_bind)
         self.metrics.declare_accounts(monitored.accounts)
         self.alert = alert or (lambda payload: actions.post_alert(cfg.alert_webhook_url, payload))
+        self.notifier = notifier if notifier is not None else Notifier()
         self._db_was_up = True
         self._last_obs: Observation | None = None
         self._stop = threading.Event()
@@ -226,8 +228,13 @@ class FailoverMonitor:
                  self.cfg.host_id, self.m.accounts, self.cfg.check_interval_seconds,
                  self.cfg.stale_threshold_seconds, self.cfg.cooldown_seconds)
         last = None
+        # Serving metrics is all the monitor needs to be up; the database may be away.
+        self.notifier.ready(f"watching {', '.join(self.m.accounts)}")
         while not self._stop.is_set():
             started = time.monotonic()
+            # Once per check: a loop stuck longer than WatchdogSec is restarted by systemd
+            # (a takeover waits at most ready_timeout_seconds for the bots).
+            self.notifier.watchdog()
             try:
                 decision = self.check_once()
                 # Log changes, not every 10 s check (journald would fill with "healthy").
@@ -238,6 +245,7 @@ class FailoverMonitor:
             except Exception:  # the monitor must outlive any single bad check
                 log.exception("check failed")
             self._stop.wait(max(0.0, self.next_check_in() - (time.monotonic() - started)))
+        self.notifier.stopping()
         return 0
 
     def next_check_in(self) -> float:
