@@ -5,7 +5,9 @@
 #   PROMTOOL=/path/to/promtool scripts/check-prometheus-rules.sh
 #
 # 1. promtool check rules   on every files/prometheus/rules/*.yml
-# 2. promtool test rules    on every files/prometheus/tests/*.test.yml
+# 2. promtool test rules    on every files/prometheus/tests/*.test.yml; they also
+#    load files/prometheus/tests/fixtures/ (the prometheus role's generated
+#    expected-bots rules, kept equal to its render by tests/test_prometheus_role.py)
 # 3. coverage: every alert defined in the rules must be tested
 #      positive  - some alert_rule_test expects it to fire (non-empty exp_alerts)
 #      negative  - some alert_rule_test expects it quiet   (exp_alerts: [])

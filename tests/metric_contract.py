@@ -13,11 +13,13 @@ import re
 
 from prometheus_client import CollectorRegistry
 
+from bot_inventory import bot_accounts
 from quantshift.metrics import BotMetrics, MonitorMetrics
 
 # The package is the one source of truth for its names: the contract is read
-# from the metric objects themselves, not from a copy of the list.
-BOT_PREFIXES = ("quantshift_equity", "quantshift_crypto")
+# from the metric objects themselves, not from a copy of the list. Every
+# account of the inventory exports them under its own prefix.
+BOT_PREFIXES = tuple(f"quantshift_{account}" for account in bot_accounts())
 
 
 def _registry_families(registry: CollectorRegistry) -> dict[str, str]:
@@ -29,8 +31,25 @@ def _registry_families(registry: CollectorRegistry) -> dict[str, str]:
     return out
 
 
-BOT_FAMILIES = {name: kind for prefix in BOT_PREFIXES
-                for name, kind in _registry_families(BotMetrics(prefix, 0, start_server=False).registry).items()}
+def _series(families: dict[str, str]) -> dict[str, str]:
+    """Family name -> type, to series name -> 'counter' or 'gauge'.
+
+    A histogram family contributes its _bucket/_sum/_count series, which are
+    counters (rate() over them is right, rate() over a gauge is a bug)."""
+    names: dict[str, str] = {}
+    for family, kind in families.items():
+        if kind == "histogram":
+            for suffix in ("_bucket", "_sum", "_count"):
+                names[family + suffix] = "counter"
+        else:
+            names[family] = kind
+    return names
+
+
+_PROBE = "quantshift_probe"
+# What follows quantshift_<account>_ in each series a bot exports.
+BOT_SUFFIXES = {name.removeprefix(_PROBE + "_"): kind for name, kind in
+                _series(_registry_families(BotMetrics(_PROBE, 0, start_server=False).registry)).items()}
 FAILOVER_MONITOR = _registry_families(MonitorMetrics(0, start_server=False).registry)
 # oliver006/redis_exporter (Debian prometheus-redis-exporter); names checked
 # against exporter/info.go: master_link_up exists on replicas only.
@@ -44,34 +63,9 @@ REDIS_EXPORTER = {
 }
 PROMETHEUS = {"up": "gauge"}
 
-
-def _families() -> dict[str, str]:
-    families = dict(BOT_FAMILIES)
-    families.update(FAILOVER_MONITOR)
-    families.update(REDIS_EXPORTER)
-    families.update(PROMETHEUS)
-    return families
-
-
-FAMILIES = _families()
-
-
-def series_names() -> dict[str, str]:
-    """Every series name a query may select, mapped to 'counter' or 'gauge'.
-
-    A histogram family contributes its _bucket/_sum/_count series, which are
-    counters (rate() over them is right, rate() over a gauge is a bug)."""
-    names: dict[str, str] = {}
-    for family, kind in FAMILIES.items():
-        if kind == "histogram":
-            for suffix in ("_bucket", "_sum", "_count"):
-                names[family + suffix] = "counter"
-        else:
-            names[family] = kind
-    return names
-
-
-SERIES = series_names()
+# Every series name a query may select, mapped to 'counter' or 'gauge'.
+SERIES = {f"{prefix}_{suffix}": kind for prefix in BOT_PREFIXES for suffix, kind in BOT_SUFFIXES.items()}
+SERIES.update(_series({**FAILOVER_MONITOR, **REDIS_EXPORTER, **PROMETHEUS}))
 
 # --------------------------------------------------------------- PromQL scan
 _KEYWORDS = {
@@ -79,16 +73,22 @@ _KEYWORDS = {
     "and", "or", "unless", "offset", "inf", "nan", "atan2",
 }
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
-_NAME_MATCHER = re.compile(r'__name__\s*(=~|=)\s*"((?:[^"\\]|\\.)*)"')
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
+# Any bot's series: quantshift_.+_<suffix>. The failover monitor's
+# quantshift_failover_monitor_* names match it too, so only a selector that
+# also requires a bot label (bot targets carry one, the monitor's do not) may
+# use it.
+_ANY_BOT = re.compile(r"quantshift_\.\+_(\w+)")
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
 _RANGE = re.compile(r"\[[^\[\]]*\]")
 _IDENT = re.compile(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\()?")
 
 
 def expand_alternation(pattern: str) -> list[str]:
-    """'a_(x|y)_b' -> ['a_x_b', 'a_y_b']. Anything fancier is refused: a metric
-    name pattern must stay a finite list of names we can check."""
+    """'a_(x|y)_b' -> ['a_x_b', 'a_y_b']. Anything fancier (but the any-bot
+    pattern metric_names() accepts) is refused: a metric name pattern must
+    stay a finite list of names we can check."""
     parts = re.split(r"\(([^()]*)\)", pattern)
     choices = [[p] if i % 2 == 0 else p.split("|") for i, p in enumerate(parts)]
     names = ["".join(c) for c in itertools.product(*choices)]
@@ -98,12 +98,40 @@ def expand_alternation(pattern: str) -> list[str]:
     return names
 
 
+def _matches_empty(op: str, value: str) -> bool:
+    """Whether a label matcher selects series that lack the label."""
+    if op in ("=", "!="):
+        return (value == "") == (op == "=")
+    return (re.fullmatch(value, "") is not None) == (op == "=~")
+
+
+def _selector_names(selector: str) -> set[str]:
+    """Metric names one {...} selector picks by its __name__ matcher."""
+    matchers = _MATCHER.findall(selector)
+    names: set[str] = set()
+    for label, op, value in matchers:
+        if label != "__name__" or op not in ("=", "=~"):
+            continue
+        any_bot = _ANY_BOT.fullmatch(value) if op == "=~" else None
+        if not any_bot:
+            names.update(expand_alternation(value))
+            continue
+        suffix = any_bot.group(1)
+        if suffix not in BOT_SUFFIXES:
+            raise ValueError(f"{value!r}: {suffix!r} is not a series a bot exports")
+        if not any(lbl == "bot" and not _matches_empty(o, v) for lbl, o, v in matchers):
+            raise ValueError(f'{selector!r}: {value!r} needs a bot!="" matcher, or the failover monitor matches too')
+        # With a bot label it selects that series of every scraped account.
+        names.update(f"{prefix}_{suffix}" for prefix in BOT_PREFIXES)
+    return names
+
+
 def metric_names(expr: str) -> set[str]:
     """Metric names selected by a PromQL expression (template variables must
     already be substituted)."""
     names: set[str] = set()
-    for _, pattern in _NAME_MATCHER.findall(expr):
-        names.update(expand_alternation(pattern))
+    for selector in _MATCHERS.findall(expr):
+        names.update(_selector_names(selector))
     text = _STRING.sub('""', expr)
     text = _MATCHERS.sub(" ", text)
     text = _GROUPING.sub(" ", text)

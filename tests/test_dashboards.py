@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grafana_queries import dashboard_queries, iter_panels, substitute
+from bot_inventory import bot_accounts, named_account
+from grafana_queries import dashboard_queries, iter_panels, panel_copies, substitute
 from metric_contract import SERIES, metric_names, rate_calls, rated_selectors
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,7 +21,8 @@ DASHBOARD_DIR = REPO / "files" / "grafana" / "dashboards"
 EXPECTED_UIDS = {"quantshift-system-health", "quantshift-trading-performance"}
 DATASOURCE_REF = "${datasource}"
 
-# Panel titles from the seed's dashboard descriptions (Phase 0.3).
+# Panel titles from the seed's dashboard descriptions (Phase 0.3), as Grafana
+# draws them for the inventory's accounts (a repeated panel once per account).
 SEED_TITLES = {
     "quantshift-system-health": [
         "Bot status (heartbeat age)", "Symbols loaded", "Cycle duration trends",
@@ -96,6 +98,9 @@ def test_template_variables(path):
     assert {"bot", "instance"} <= set(variables_)
     for name in ("bot", "instance"):
         assert variables_[name]["datasource"]["uid"] == DATASOURCE_REF
+    # every bot target has a bot label, the failover monitor's none: any account, no other job
+    bot = variables_["bot"]
+    assert bot["definition"] == bot["query"]["query"] == 'label_values(up{bot!=""}, bot)', bot["definition"]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=ids)
@@ -117,9 +122,30 @@ def test_every_panel_has_a_unit_and_a_description(path):
 @pytest.mark.parametrize("path", PATHS, ids=ids)
 def test_seed_panels_present(path):
     dashboard = load(path)
-    titles = {p["title"] for p in panels(dashboard)}
+    titles = {substitute(p["title"], copy) for p in panels(dashboard) for copy in panel_copies(p)}
     missing = [t for t in SEED_TITLES[dashboard["uid"]] if t not in titles]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("path", PATHS, ids=ids)
+def test_repeated_panels_show_their_own_value(path):
+    # each copy of a repeated panel must differ in title and query, or all copies show the same
+    for panel in panels(load(path)):
+        if "repeat" not in panel:
+            continue
+        var = re.compile(rf"\$\{{{panel['repeat']}\}}|\${panel['repeat']}\b")
+        assert panel.get("repeatDirection") == "h", f"{panel['title']}: copies side by side"
+        assert var.search(panel["title"]), f"{panel['title']}: title does not name ${panel['repeat']}"
+        for target in panel["targets"]:
+            assert var.search(target["expr"]), f"{panel['title']}: query ignores ${panel['repeat']}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=ids)
+def test_no_query_names_a_bot_account(path):
+    # a new account is an inventory entry: the dashboards must pick it up unedited
+    definitions = [v.get("definition", "") for v in variables(load(path)).values()]
+    for query in [q.raw_expr for q in dashboard_queries(path)] + definitions:
+        assert named_account(query) is None, f"{query} names the account {named_account(query)}"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=ids)
@@ -154,8 +180,15 @@ def test_dashboard_queries_substitutes_every_variable():
     for q in queries:
         assert "$" not in q.expr, q.expr
     health = dashboard_queries(DASHBOARD_DIR / "quantshift-system-health.json")
-    assert any('quantshift_(equity|crypto)_heartbeat_seconds' in q.expr for q in health)
+    all_bots = "(" + "|".join(bot_accounts()) + ")"
+    assert any(f"quantshift_{all_bots}_heartbeat_seconds" in q.expr for q in health), "All is every inventory account"
     assert any("[1m]" in q.expr for q in health)
+    # a repeated panel: one query per account, with that account alone
+    trading = dashboard_queries(DASHBOARD_DIR / "quantshift-trading-performance.json")
+    per_account = {q.panel_title: q.expr for q in trading if q.panel_title.startswith("Portfolio value - ")}
+    for account in bot_accounts():
+        assert f"quantshift_{account}_portfolio_value_usd" in per_account.get(f"Portfolio value - {account}", ""), \
+            f"no portfolio value panel for {account}: {sorted(per_account)}"
 
 
 def test_dashboard_queries_parse_as_promql(tmp_path):

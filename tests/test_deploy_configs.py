@@ -1,10 +1,20 @@
-"""The configs the roles write are the package's input: rendered by Ansible from the
-roles' own templates and defaults, they must load in the package (which refuses
-unknown keys), with every bot host's Redis in the monitor's redis_peers and the
-host lock directory in each bot's config."""
+"""What the roles write, rendered by Ansible from the roles' own templates, defaults and
+the shared inventory settings (inventories/common/all.yml), then read back by the
+package, systemd and the lab scripts:
+
+* the bot and monitor configs load in the package (which refuses unknown keys), with
+  every bot host's Redis in the monitor's redis_peers and the host lock directory in
+  each bot's config;
+* every unit (bots, monitor, OnFailure alert) passes `systemd-analyze verify`;
+* adding a bot account is a change to one inventory file: with a third entry in
+  common/all.yml, every derived name follows (configs, units, monitor, Prometheus
+  targets and the dashboards' bot variable, lab status).
+"""
 from __future__ import annotations
 
-import os
+import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,33 +22,57 @@ from pathlib import Path
 import pytest
 import yaml
 
-from quantshift import config
+from quantshift import config, naming
 from quantshift.failover import monitor_config
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import lab_status  # noqa: E402
+from ansible_render import run_plays  # noqa: E402
+
 ADDRESSES = {"ct100": "192.0.2.10", "ct101": "192.0.2.11"}
 ENV = {config.ENV_DB_PASSWORD: "b" * 20, config.ENV_REDIS_PASSWORD: "r" * 20,
        config.ENV_MONITOR_DB_PASSWORD: "m" * 20}
+COMMON = ROOT / "inventories/common/all.yml"
+# The one-file change an operator makes to add a second crypto account.
+THIRD_BOT = """  - name: crypto2
+    metrics_port: 9202
+    base_config: crypto.yaml
+"""
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("deploy")
-    (out / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"bots": {"children": {
-        "primary": {"hosts": {"ct100": {"ansible_host": ADDRESSES["ct100"]}}},
-        "standby": {"hosts": {"ct101": {"ansible_host": ADDRESSES["ct101"]}}}}}}}}))
-    # The roles' defaults as inventory group_vars: below the play's vars, like role defaults.
+def with_third_bot(common: str) -> str:
+    """common/all.yml with THIRD_BOT appended to quantshift_bot_instances."""
+    head, rest = common.split("quantshift_bot_instances:\n", 1)
+    entries = re.match(r"((?:  [- ].*\n)+)", rest).group(1)
+    return head + "quantshift_bot_instances:\n" + entries + THIRD_BOT + rest[len(entries):]
+
+
+def render(out: Path, common: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
+        "bots": {"children": {"primary": {"hosts": {"ct100": {"ansible_host": ADDRESSES["ct100"]}}},
+                              "standby": {"hosts": {"ct101": {"ansible_host": ADDRESSES["ct101"]}}}}},
+        "database": {"hosts": {"db": {"ansible_host": "192.0.2.12"}}},
+        "monitoring": {"hosts": {"db": None}}}}}))
+    # Role defaults first, the shared settings over them (as inventory vars win over defaults).
     (out / "group_vars/all").mkdir(parents=True)
-    for role in ("quantshift_bot", "failover_monitor"):
-        (out / f"group_vars/all/{role}.yml").write_text((ROOT / f"roles/{role}/defaults/main.yml").read_text())
+    for role in ("quantshift_bot", "failover_monitor", "prometheus"):
+        (out / f"group_vars/all/00-{role}.yml").write_text((ROOT / f"roles/{role}/defaults/main.yml").read_text())
+    (out / "group_vars/all/10-common.yml").write_text(common)
+    # The role's file lookups (base_configs/) resolve next to the playbook, as in the role.
+    (out / "files").symlink_to(ROOT / "roles/quantshift_bot/files")
     home = f"{out}/{{{{ inventory_hostname }}}}"
-    (out / "render.yml").write_text(yaml.safe_dump([{
+    unit_dir = home + "/units"
+    template = {"mode": "0644"}
+    run_plays(out, [{
         "hosts": "bots",
         "connection": "local",
         "gather_facts": False,
+        "vars_files": [str(ROOT / "roles/quantshift_bot/vars/main.yml"),
+                       str(ROOT / "roles/failover_monitor/vars/main.yml")],
         "vars": {
             "ansible_python_interpreter": sys.executable,
-            "quantshift_bot_source_dir": str(ROOT / "bots"),
             "quantshift_bot_home": home,
             "quantshift_bot_db_host": "192.0.2.12",
             "failover_monitor_home": home,
@@ -46,22 +80,44 @@ def rendered(tmp_path_factory) -> Path:
             "__failover_monitor_package": {"content": "{{ 'test-fingerprint' | b64encode }}"},
         },
         "tasks": [
-            {"name": "Home", "ansible.builtin.file": {"path": home, "state": "directory", "mode": "0755"}},
+            {"name": "Dirs", "loop": [home, unit_dir],
+             "ansible.builtin.file": {"path": "{{ item }}", "state": "directory", "mode": "0755"}},
             {"name": "Bot configs", "loop": "{{ quantshift_bot_instances }}",
-             "ansible.builtin.template": {"src": str(ROOT / "roles/quantshift_bot/templates/bot_config.yaml.j2"),
-                                          "dest": home + "/{{ item.name }}_config.yaml", "mode": "0644"}},
+             "ansible.builtin.template": {**template, "src": str(ROOT / "roles/quantshift_bot/templates/bot_config.yaml.j2"),
+                                          "dest": "{{ item.name | quantshift_config_path(quantshift_bot_home) }}"}},
+            {"name": "Bot units", "loop": "{{ quantshift_bot_instances }}",
+             "vars": {"quantshift_component": "{{ __quantshift_bot_component | combine({'description': 'bot ' ~ item.name,"
+                                              " 'command': 'quantshift-bot',"
+                                              " 'config': item.name | quantshift_config_path(quantshift_bot_home)}) }}"},
+             "ansible.builtin.template": {**template, "src": str(ROOT / "templates/quantshift-component.service.j2"),
+                                          "dest": unit_dir + "/{{ item.name | quantshift_unit }}"}},
+            {"name": "Alert unit", "vars": {"quantshift_component": "{{ __quantshift_bot_component }}"},
+             "ansible.builtin.template": {**template, "src": str(ROOT / "templates/quantshift-alert@.service.j2"),
+                                          "dest": unit_dir + "/quantshift-alert@.service"}},
+            {"name": "Monitor unit", "vars": {"quantshift_component": "{{ __failover_monitor_component }}"},
+             "ansible.builtin.template": {**template, "src": str(ROOT / "templates/quantshift-component.service.j2"),
+                                          "dest": unit_dir + "/{{ __failover_monitor_unit_name }}"}},
             {"name": "Monitor config",
-             "ansible.builtin.template": {
-                 "src": str(ROOT / "roles/failover_monitor/templates/failover_monitor.yaml.j2"),
-                 "dest": home + "/failover_monitor.yaml", "mode": "0644"}},
+             "ansible.builtin.template": {**template,
+                                          "src": str(ROOT / "roles/failover_monitor/templates/failover_monitor.yaml.j2"),
+                                          "dest": "{{ 'failover-monitor' | quantshift_config_path(failover_monitor_home) }}"}},
+            {"name": "Prometheus config", "run_once": True,
+             "vars": {"prometheus_alertmanager_targets": []},
+             "ansible.builtin.template": {**template, "src": str(ROOT / "roles/prometheus/templates/prometheus.yml.j2"),
+                                          "dest": f"{out}/prometheus.yml"}},
         ],
-    }]))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"}
-    r = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(out / "hosts.yml"), str(out / "render.yml")],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
+    }])
     return out
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    return render(tmp_path_factory.mktemp("deploy"), COMMON.read_text())
+
+
+@pytest.fixture(scope="module")
+def rendered_three(tmp_path_factory) -> Path:
+    return render(tmp_path_factory.mktemp("deploy3"), with_third_bot(COMMON.read_text()))
 
 
 @pytest.mark.parametrize("host", sorted(ADDRESSES))
@@ -77,3 +133,70 @@ def test_bot_configs_carry_the_host_lock_directory(rendered, host):
     for account in ("equity", "crypto"):
         cfg = config.load(str(rendered / host / f"{account}_config.yaml"), ENV)
         assert (cfg.name, cfg.host_id, cfg.lock_dir) == (account, host, "/run/quantshift")
+
+
+def test_deployed_bots_trade_the_seeds_symbol_counts(rendered):
+    """The role's base configs: ~100 equities and ~50 crypto pairs (the seed)."""
+    equity = config.load(str(rendered / "ct100" / "equity_config.yaml"), ENV)
+    crypto = config.load(str(rendered / "ct100" / "crypto_config.yaml"), ENV)
+    assert 95 <= len(equity.symbols) <= 105 and 45 <= len(crypto.symbols) <= 55
+    assert equity.metrics_port == 9200 and crypto.metrics_port == 9201
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_every_unit_comes_from_the_shared_template_and_passes_systemd_analyze_verify(rendered):
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze not found (Debian package systemd)")
+    units = rendered / "ct100" / "units"
+    names = sorted(p.name for p in units.iterdir())
+    assert names == sorted([naming.unit("equity"), naming.unit("crypto"), naming.unit(naming.MONITOR),
+                            "quantshift-alert@.service"])
+    # verify resolves ExecStart=: the binaries do not exist here, so only that complaint is allowed.
+    r = subprocess.run(["systemd-analyze", "verify", *(str(units / n) for n in names if "@" not in n)],
+                       capture_output=True, text=True, timeout=60)
+    problems = [line for line in (r.stdout + r.stderr).splitlines()
+                if line.strip() and "is not executable" not in line and "No such file" not in line
+                and "Command " not in line]
+    assert problems == [], problems
+    bot, monitor = (unit_settings(units / naming.unit(n)) for n in ("equity", naming.MONITOR))
+    # The seed's unit: watchdog, restart policy, the shared .env; the monitor is watched too.
+    assert (bot["Type"], bot["WatchdogSec"], bot["Restart"], bot["RestartSec"]) == (
+        ["notify"], ["90s"], ["always"], ["10s"])
+    assert bot["EnvironmentFile"] == [str(rendered / "ct100/.env")] and bot["User"] == ["quantshift"]
+    assert monitor["Type"] == ["notify"] and monitor["WatchdogSec"] == ["180s"] and "User" not in monitor
+    assert bot["OnFailure"] == monitor["OnFailure"] == ["quantshift-alert@%n.service"]
+    assert monitor["CapabilityBoundingSet"] == ["CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER"]
+
+
+def test_a_third_bot_is_one_inventory_entry_and_every_derived_name_follows(rendered_three, monkeypatch):
+    host = rendered_three / "ct101"
+    # bot config and unit
+    cfg = config.load(str(host / "crypto2_config.yaml"), ENV)
+    assert (cfg.name, cfg.metrics_port, cfg.metrics_prefix) == ("crypto2", 9202, "quantshift_crypto2")
+    assert cfg.symbols == config.load(str(host / "crypto_config.yaml"), ENV).symbols  # same base config
+    unit = unit_settings(host / "units" / naming.unit("crypto2"))
+    assert unit["ExecStart"] == [f"{host}/venv/bin/quantshift-bot --config {host}/crypto2_config.yaml"]
+    # the failover monitor watches it and takes it over with the others
+    _, watched = monitor_config.load_config(str(host / "failover_monitor.yaml"), env=ENV)
+    assert watched.accounts == ["equity", "crypto", "crypto2"]
+    assert watched.units[-1] == naming.unit("crypto2")
+    # Prometheus scrapes it on every bot host, labelled for the rules and the dashboards' bot variable
+    prometheus = yaml.safe_load((rendered_three / "prometheus.yml").read_text())
+    job = next(j for j in prometheus["scrape_configs"] if j["job_name"] == "quantshift_crypto2")
+    assert sorted(t["targets"][0] for t in job["static_configs"]) == [f"{a}:9202" for a in sorted(ADDRESSES.values())]
+    assert all(t["labels"]["bot"] == "crypto2" for t in job["static_configs"])
+    for dashboard in (ROOT / "files/grafana/dashboards").glob("*.json"):
+        variables = {v["name"]: v for v in json.loads(dashboard.read_text())["templating"]["list"]}
+        assert variables["bot"]["query"]["query"] == 'label_values(up{bot!=""}, bot)', dashboard.name
+    # lab status lists its unit and metrics port from the inventory
+    monkeypatch.setattr(lab_status, "INVENTORY", rendered_three / "hosts.yml")
+    assert naming.unit("crypto2") in lab_status.services()["bots"]
+    assert {b["name"]: b["metrics_port"] for b in lab_status.bot_instances()}["crypto2"] == 9202

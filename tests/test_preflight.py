@@ -81,6 +81,7 @@ def test_a_bad_inventory_fails_in_preflight_with_one_message_and_touches_no_host
     # The roles' own settings rules, run up front by the site preflight.
     ("redis_maxmemory=512XB", "redis: redis_maxmemory like 512mb (got 512XB)"),
     ("failover_monitor_watchdog_sec=100", "watchdog_sec (100) >= ready_timeout_seconds (120) + 60"),
+    ("prometheus_scrape_interval=15", "scrape interval like 15s (got 15)"),
     ("alertmanager_group_wait=soon", "durations like 30s, 5m, 4h (group_wait soon"),
     ('{"quantshift_bot_instances": [{"name": "equity", "metrics_port": 9200, "base_config": "missing.yaml"}]}',
      "base_config present in roles/quantshift_bot/files/base_configs"),

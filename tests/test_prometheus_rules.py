@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot_inventory import bot_accounts, named_account
 from metric_contract import SERIES, metric_names, rated_selectors
 
 REPO = Path(__file__).resolve().parent.parent
 RULES_DIR = REPO / "files" / "prometheus" / "rules"
+# The prometheus role's generated rules as rendered for the promtool tests
+# (tests/test_prometheus_role.py proves them equal to the role's render).
+GENERATED_RULES = REPO / "files" / "prometheus" / "tests" / "fixtures" / "expected-bots.rules.yml"
 CHECK_SCRIPT = REPO / "scripts" / "check-prometheus-rules.sh"
 SEVERITIES = {"critical", "warning", "none"}
 
@@ -22,9 +26,9 @@ def rule_files() -> list[Path]:
     return sorted(RULES_DIR.glob("*.y*ml"))
 
 
-def rules() -> list[dict]:
+def rules(paths: list[Path] | None = None) -> list[dict]:
     found = []
-    for path in rule_files():
+    for path in rule_files() if paths is None else paths:
         for group in yaml.safe_load(path.read_text())["groups"]:
             found.extend(group["rules"])
     return found
@@ -35,7 +39,7 @@ def alerts() -> list[dict]:
 
 
 def recorded_names() -> set[str]:
-    return {r["record"] for r in rules() if "record" in r}
+    return {r["record"] for r in rules(rule_files() + [GENERATED_RULES]) if "record" in r}
 
 
 def rule_id(rule: dict) -> str:
@@ -119,3 +123,39 @@ def test_contract_scanner_catches_a_renamed_metric():
     assert metric_names("time() - quantshift_equity_heartbeat_second > 60") - set(SERIES) == {
         "quantshift_equity_heartbeat_second"
     }
+
+
+def test_recorded_expected_bots_are_known_to_the_contract():
+    # the rules read quantshift:bot_expected, which only the role's generated file records
+    assert "quantshift:bot_expected" in recorded_names()
+
+
+def test_any_bot_selector_selects_every_inventory_account():
+    expr = 'time() - {__name__=~"quantshift_.+_heartbeat_seconds", bot!=""}'
+    assert metric_names(expr) == {f"quantshift_{a}_heartbeat_seconds" for a in bot_accounts()}
+
+
+@pytest.mark.parametrize("selector", [
+    '{__name__=~"quantshift_.+_heartbeat_seconds"}',
+    '{__name__=~"quantshift_.+_heartbeat_seconds", job=~"quantshift_.+"}',
+    '{__name__=~"quantshift_.+_heartbeat_seconds", bot=~".*"}',
+])
+def test_any_bot_selector_without_a_bot_label_is_refused(selector):
+    # it would match quantshift_failover_monitor_heartbeat_seconds as well
+    with pytest.raises(ValueError, match='bot!=""'):
+        metric_names(selector)
+
+
+@pytest.mark.parametrize("selector", [
+    '{__name__=~"quantshift_.+_heartbeat_second", bot!=""}',
+    '{__name__=~"quantshift_.+_seconds", bot!=""}',
+])
+def test_any_bot_selector_with_a_suffix_no_bot_exports_is_refused(selector):
+    with pytest.raises(ValueError, match="is not a series a bot exports"):
+        metric_names(selector)
+
+
+@pytest.mark.parametrize("rule", rules(), ids=rule_id)
+def test_rule_names_no_bot_account(rule):
+    # a new account is an inventory entry: no rule may list the accounts
+    assert named_account(rule["expr"]) is None, f"{rule_id(rule)} names the account {named_account(rule['expr'])}"

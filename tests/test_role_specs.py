@@ -24,9 +24,20 @@ def defaults(role: str) -> dict:
 def test_every_role_has_the_standard_rooms():
     for role in ROLES:
         base = ROOT / "roles" / role
-        for room in ("defaults/main.yml", "meta/argument_specs.yml", "meta/main.yml", "tasks/main.yml",
-                     "tasks/preflight.yml"):
+        for room in ("defaults/main.yml", "meta/argument_specs.yml", "meta/main.yml", "tasks/main.yml"):
             assert (base / room).is_file(), f"{role}: missing {room}"
+        # settings.yml: rules on the variables alone; preflight.yml: checks that need the host.
+        assert any((base / "tasks" / f).is_file() for f in ("settings.yml", "preflight.yml")), \
+            f"{role}: no tasks/settings.yml or tasks/preflight.yml"
+
+
+def test_every_roles_settings_rules_run_in_the_site_preflight():
+    """A role's settings.yml runs up front on the control node, before any host changes."""
+    play = yaml.safe_load((ROOT / "playbooks/preflight.yml").read_text())[0]
+    task = next(t for t in play["tasks"] if "ansible.builtin.include_role" in t)
+    assert task["ansible.builtin.include_role"]["tasks_from"] == "settings"
+    with_settings = sorted(r for r in ROLES if (ROOT / "roles" / r / "tasks/settings.yml").is_file())
+    assert sorted(task["loop"]) == with_settings
 
 
 @pytest.mark.parametrize("role", ROLES)

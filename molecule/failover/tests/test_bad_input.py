@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
-
-from lab import ADDRESSES, GROUPS, run_playbook, ssh
+from lab import ADDRESSES, GROUPS, naming, run_playbook, ssh
 
 # Tried as a new user would (issue 12's list and more); each message names the key.
 BAD_VALUES = [
@@ -20,7 +18,7 @@ BAD_VALUES = [
 ]
 
 # What a deploy writes or restarts on each host; a hash per line (no secret is shown).
-STATE = ("for f in /opt/quantshift/*.yaml /opt/quantshift/.env /opt/quantshift/*.env /etc/redis/*.conf "
+STATE = (f"for f in {naming.HOME}/*.yaml {naming.env_file()} {naming.HOME}/*.env /etc/redis/*.conf "
          "/etc/systemd/system/quantshift-* /etc/prometheus/prometheus.yml /etc/prometheus/rules/*.yml "
          "/etc/postgresql/*/main/conf.d/*.conf; do [ -f \"$f\" ] && sha256sum \"$f\"; done; "
          "systemctl show -p Id -p ActiveEnterTimestamp -p NRestarts --value "
