@@ -77,8 +77,9 @@ CHAOS_VARS = ROOT / "molecule/failover/vars/chaos.yml"
 
 def run_playbook(playbook: str, *extra: str, extra_vars_file: Path | None = CHAOS_VARS) -> subprocess.CompletedProcess:
     """Run a playbook on the lab (with the chaos timings unless told otherwise)."""
+    # Molecule forces colour for its own runs; these outputs are read by the tests.
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "QUANTSHIFT_LAB_DIR": str(ROOT / ".lab"),
-           "ANSIBLE_NOCOLOR": "1"}
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
     extra_vars = ["-e", f"@{extra_vars_file}"] if extra_vars_file else []
     return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(ROOT / "inventories/lab/hosts.yml"),
                            *extra_vars, str(ROOT / playbook), *extra], capture_output=True, text=True, env=env,
