@@ -11,7 +11,7 @@ COLL_DIR="$ROOT/.collections"
 ANSIBLE_WHEEL_VERSION=12.3.0
 
 stamp="$VENV/.installed"
-want=$({ cat "$REQ"; cat "$ROOT/bots/pyproject.toml" 2>/dev/null || true; } | sha256sum | cut -c1-16)
+want=$({ cat "$REQ"; cat "$ROOT/bots/pyproject.toml" "$ROOT/bots/constraints.txt" 2>/dev/null || true; } | sha256sum | cut -c1-16)
 if [ ! -x "$VENV/bin/python" ]; then
   /usr/bin/python3 -m venv "$VENV"
 fi
@@ -20,24 +20,29 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q -r "$REQ"
   if [ -f "$ROOT/bots/pyproject.toml" ]; then
-    "$VENV/bin/pip" install -q -e "$ROOT/bots[test,bench]"
+    # The bots' runtime dependencies at the versions the bot hosts get (bots/constraints.txt).
+    "$VENV/bin/pip" install -q -c "$ROOT/bots/constraints.txt" -e "$ROOT/bots[test,bench]"
   fi
   echo "$want" > "$stamp"
 else
   echo "bootstrap-venv: .venv up to date"
 fi
 
-# Collections named in requirements.yml, taken from the ansible community wheel.
-need=$("$VENV/bin/python" - "$ROOT/requirements.yml" <<'PY'
-import sys, yaml
+# Collections pinned in requirements.yml, taken from the ansible community wheel; a
+# collection whose unpacked version differs from its pin is unpacked again.
+collections=$("$VENV/bin/python" - "$ROOT/requirements.yml" "$COLL_DIR" <<'PY'
+import json, sys, yaml
+from pathlib import Path
 for c in yaml.safe_load(open(sys.argv[1]))["collections"]:
-    print(c["name"] if isinstance(c, dict) else c)
+    manifest = Path(sys.argv[2]) / "ansible_collections" / c["name"].replace(".", "/") / "MANIFEST.json"
+    have = json.loads(manifest.read_text())["collection_info"]["version"] if manifest.is_file() else "-"
+    print(c["name"], c["version"], have)
 PY
 )
 missing=()
-for c in $need; do
-  [ -f "$COLL_DIR/ansible_collections/${c/.//}/MANIFEST.json" ] || missing+=("$c")
-done
+while read -r name pinned have; do
+  [ "$have" = "$pinned" ] || missing+=("$name=$pinned")
+done <<< "$collections"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap-venv: unpacking collections ${missing[*]} from ansible==$ANSIBLE_WHEEL_VERSION"
   tmp=$(mktemp -d)
@@ -45,14 +50,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   "$VENV/bin/pip" download -q --no-deps -d "$tmp" "ansible==$ANSIBLE_WHEEL_VERSION"
   mkdir -p "$COLL_DIR/ansible_collections"
   for c in "${missing[@]}"; do
-    "$VENV/bin/python" - "$tmp"/ansible-*.whl "$c" "$COLL_DIR" <<'PY'
-import sys, zipfile
-whl, coll, dest = sys.argv[1:]
+    "$VENV/bin/python" - "$tmp"/ansible-*.whl "${c%%=*}" "${c#*=}" "$COLL_DIR" <<'PY'
+import json, shutil, sys, zipfile
+from pathlib import Path
+whl, coll, pinned, dest = sys.argv[1:]
 prefix = "ansible_collections/%s/" % coll.replace(".", "/")
 with zipfile.ZipFile(whl) as z:
     members = [m for m in z.namelist() if m.startswith(prefix)]
     if not members:
         sys.exit("bootstrap-venv: collection %s not in the ansible wheel" % coll)
+    version = json.loads(z.read(prefix + "MANIFEST.json"))["collection_info"]["version"]
+    if version != pinned:
+        sys.exit("bootstrap-venv: requirements.yml pins %s %s, the ansible wheel carries %s" % (coll, pinned, version))
+    shutil.rmtree(Path(dest) / prefix, ignore_errors=True)
     z.extractall(dest, members)
 PY
   done

@@ -22,6 +22,7 @@ class Inventory:
     groups: dict[str, list[str]]
     hostvars: dict[str, dict]  # host-level variables only (hosts.yml, host_vars/)
     settings: dict  # group_vars/all, files merged in name order
+    group_vars: dict[str, dict]  # each group's own variables (hosts.yml, group_vars/<group>)
 
     def address(self, host: str) -> str:
         return self.hostvars.get(host, {}).get("ansible_host", host)
@@ -47,7 +48,8 @@ def load(inventory: Path) -> Inventory:
         return sorted(found)
 
     groups = {g: members(g) for g in data if g != "_meta"}
-    return Inventory(groups=groups, hostvars=hostvars, settings=data.get("all", {}).get("vars", {}))
+    group_vars = {g: node.get("vars", {}) for g, node in data.items() if g != "_meta"}
+    return Inventory(groups=groups, hostvars=hostvars, settings=group_vars.get("all", {}), group_vars=group_vars)
 
 
 def group_vars_all(inventory_dir: Path) -> dict:

@@ -60,6 +60,8 @@ def render(out: Path, common: str) -> Path:
     for role in ("quantshift_bot", "failover_monitor", "prometheus"):
         (out / f"group_vars/all/00-{role}.yml").write_text((ROOT / f"roles/{role}/defaults/main.yml").read_text())
     (out / "group_vars/all/10-common.yml").write_text(common)
+    # The lab's own settings (sim trading on the offline feed), as the lab inventory has them.
+    (out / "group_vars/all/20-lab.yml").write_text((ROOT / "inventories/lab/group_vars/all/main.yml").read_text())
     # The role's file lookups (base_configs/) resolve next to the playbook, as in the role.
     (out / "files").symlink_to(ROOT / "roles/quantshift_bot/files")
     home = f"{out}/{{{{ inventory_hostname }}}}"

@@ -5,6 +5,7 @@ user's real hosts.
 """
 from __future__ import annotations
 
+import configparser
 import ipaddress
 import re
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -78,3 +80,31 @@ def test_no_secret_is_committed_in_any_inventory():
             for line in text.splitlines():
                 if re.search(r"(password|secret|api_key)\s*:", line, re.I):
                     assert "{{" in line, f"{path}: literal secret? {line.strip()}"
+
+
+def test_host_keys_are_checked_everywhere_but_in_the_lab():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "ansible.cfg")
+    assert cfg.getboolean("defaults", "host_key_checking", fallback=True), "ansible.cfg turns host-key checking off"
+    assert "StrictHostKeyChecking=no" not in cfg.get("ssh_connection", "ssh_args", fallback="")
+    assert "UserKnownHostsFile=/dev/null" not in cfg.get("ssh_connection", "ssh_args", fallback="")
+    lab, production = (inventory_vars.load(ROOT / f"inventories/{env}/hosts.yml") for env in ("lab", "production"))
+    lab_vars = {**lab.group_vars["all"], **lab.group_vars["lab"]}
+    assert lab_vars["ansible_host_key_checking"] is False
+    assert "StrictHostKeyChecking=no" in lab_vars["ansible_ssh_common_args"]
+    prod_text = "\n".join(p.read_text() for p in (ROOT / "inventories/production").rglob("*.yml"))
+    prod_text += "\n".join(p.read_text() for p in (ROOT / "inventories/common").rglob("*.yml"))
+    assert "host_key_checking" not in prod_text and "StrictHostKeyChecking" not in prod_text
+    assert production.groups["bots"], "production inventory lists"
+
+
+
+def test_molecule_scenarios_share_the_lab_hosts_from_one_base_config():
+    """Molecule's platforms are the lab inventory's hosts, typed once for every scenario."""
+    base = yaml.safe_load((ROOT / ".config/molecule/config.yml").read_text())
+    _, groups = hosts("inventories/lab")
+    assert sorted(p["name"] for p in base["platforms"]) == sorted(groups["all"])
+    assert base["provisioner"]["inventory"]["links"]["hosts"] == "../../inventories/lab/hosts.yml"
+    for scenario in sorted((ROOT / "molecule").glob("*/molecule.yml")):
+        own = yaml.safe_load(scenario.read_text())
+        assert "platforms" not in own and "driver" not in own, f"{scenario}: hosts belong in the base config"

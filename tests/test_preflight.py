@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from inventory_vars import group_vars_all  # noqa: E402
 VENV_BIN = ROOT / ".venv/bin"
+# Production's equity bot trades paper at Alpaca: a paper account's keys (shapes only).
+PAPER_KEYS = {"APCA_API_KEY_ID": "PK" + "Q7" * 9, "APCA_API_SECRET_KEY": "z9" * 20}
+LIVE_KEYS = {"APCA_API_KEY_ID": "AK" + "Q7" * 9, "APCA_API_SECRET_KEY": "z9" * 20}
 
 
 def inventory(tmp_path: Path, *, primary=("ct100",), standby=("ct101",), group_vars=None) -> Path:
@@ -29,7 +32,8 @@ def inventory(tmp_path: Path, *, primary=("ct100",), standby=("ct101",), group_v
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
     gv = group_vars_all(ROOT / "inventories/production")
     gv.update({"quantshift_db_owner_password": "x" * 20, "quantshift_db_monitor_password": "z" * 20,
-               "quantshift_db_bot_password": "{{ 'b' * 20 ~ inventory_hostname }}", "redis_password": "y" * 20})
+               "quantshift_db_bot_password": "{{ 'b' * 20 ~ inventory_hostname }}", "redis_password": "y" * 20,
+               "quantshift_bot_env": dict(PAPER_KEYS)})
     gv.update(group_vars or {})
     (inv / "group_vars/all/main.yml").write_text(yaml.safe_dump(gv))
     return inv / "hosts.yml"
@@ -61,12 +65,34 @@ def test_a_good_inventory_passes(tmp_path):
                      "vault_passwords": {"ct100": "p" * 20}}},
      "secrets: quantshift_db_bot_password for ct101 must be set"),
     ({"group_vars": {"quantshift_db_bot_login": "qs_bot"}}, "must not be shared with another host"),
+    # The path to real money: modes, keys (named with the host, never shown), live confirmation.
+    ({"group_vars": {"quantshift_bot_env": {}}},
+     "equity in mode paper: ct100: APCA_API_KEY_ID is not set; ct100: APCA_API_SECRET_KEY is not set; ct101:"),
+    ({"group_vars": {"quantshift_bot_env": {"APCA_API_KEY_ID": "change-me", "APCA_API_SECRET_KEY": "change-me"}}},
+     "ct100: APCA_API_KEY_ID looks like a placeholder"),
+    ({"group_vars": {"quantshift_bot_env": LIVE_KEYS}},
+     "ct100: APCA_API_KEY_ID is a live account's key (AK...) but the bot trades paper"),
+    ({"group_vars": {"quantshift_bot_modes": {"equity": "live"}, "quantshift_bot_env": LIVE_KEYS}},
+     "quantshift_bot_instances[equity]: mode live trades real money: set allow_live: true"),
+    ({"group_vars": {"quantshift_bot_modes": {"equity": "paper", "crypto": "paper"}}},
+     "quantshift_bot_instances[crypto]: mode paper: kraken has no sandbox in ccxt"),
+    ({"group_vars": {"quantshift_bot_modes": {"equity": "live"}, "quantshift_bot_allow_live": True,
+                     "quantshift_bot_env": PAPER_KEYS}},
+     "APCA_API_KEY_ID is a paper account's key (PK...) but the bot trades live"),
 ])
 def test_a_bad_inventory_fails_in_preflight_with_one_message_and_touches_no_host(tmp_path, kwargs, message):
     r = preflight(inventory(tmp_path, **kwargs))
     assert r.returncode != 0
     assert message in " ".join(r.stdout.split()), r.stdout
     assert "UNREACHABLE" not in r.stdout and "192.0.2." not in r.stdout, "no host may be contacted"
+    for value in ("Q7" * 9, "z9" * 20):
+        assert value not in r.stdout + r.stderr, "a broker key's value is printed"
+
+
+def test_live_trading_with_its_confirmation_and_a_live_key_passes(tmp_path):
+    r = preflight(inventory(tmp_path, group_vars={"quantshift_bot_modes": {"equity": "live"},
+                                                  "quantshift_bot_allow_live": True, "quantshift_bot_env": LIVE_KEYS}))
+    assert r.returncode == 0, r.stdout[-3000:]
 
 
 @pytest.mark.parametrize("extra, message", [

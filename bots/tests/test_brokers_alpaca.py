@@ -87,10 +87,10 @@ def test_paper_and_live_endpoints_are_chosen_by_config():
 
 @pytest.mark.parametrize("section, kind, env, missing", [
     ("broker.kind", "alpaca", {}, "APCA_API_KEY_ID"),
-    ("broker.kind", "alpaca", {"APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": ""}, "APCA_API_SECRET_KEY"),
+    ("broker.kind", "alpaca", {"APCA_API_KEY_ID": "PK" + "K" * 18, "APCA_API_SECRET_KEY": ""}, "APCA_API_SECRET_KEY"),
     ("marketdata.source", "alpaca", {}, "APCA_API_KEY_ID"),
-    ("marketdata.source", "alpaca", {"APCA_API_KEY_ID": "k"}, "APCA_API_SECRET_KEY"),
-    ("broker.kind", "ccxt", {"QUANTSHIFT_EXCHANGE_API_KEY": "k"}, "QUANTSHIFT_EXCHANGE_API_SECRET"),
+    ("marketdata.source", "alpaca", {"APCA_API_KEY_ID": "PK" + "K" * 18}, "APCA_API_SECRET_KEY"),
+    ("broker.kind", "ccxt", {"QUANTSHIFT_EXCHANGE_API_KEY": "k" * 20}, "QUANTSHIFT_EXCHANGE_API_SECRET"),
 ])
 def test_missing_keys_are_one_config_error_naming_the_variable(section, kind, env, missing):
     """Checked once, when the config is loaded: the adapters trust it."""

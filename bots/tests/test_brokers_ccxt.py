@@ -118,9 +118,10 @@ def test_an_unusable_exchange_is_a_one_line_config_error_with_exit_78(tmp_path):
 
     p = tmp_path / "crypto.yaml"
     p.write_text(yaml.safe_dump({"name": "crypto", "metrics_port": 9201, "symbols": ["BTC/USDT"],
-                                 "broker": {"kind": "ccxt", "exchange": "mtgox", "paper": False},
+                                 "broker": {"kind": "ccxt", "exchange": "mtgox", "paper": False,
+                                            "allow_live": True},
                                  "database": {"dsn": "host=127.0.0.1 port=1 dbname=x connect_timeout=1"}}))
-    env = dict(os.environ, QUANTSHIFT_EXCHANGE_API_KEY="k", QUANTSHIFT_EXCHANGE_API_SECRET="s")
+    env = dict(os.environ, QUANTSHIFT_EXCHANGE_API_KEY="k" * 20, QUANTSHIFT_EXCHANGE_API_SECRET="s" * 20)
     r = subprocess.run([sys.executable, "-c", "import sys; from quantshift.cli import bot_main; "
                         "sys.exit(bot_main(sys.argv[1:]))", "--config", str(p), "--once"],
                        capture_output=True, text=True, timeout=60, env=env)

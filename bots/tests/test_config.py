@@ -62,10 +62,10 @@ def test_bad_config_names_file_and_dotted_key(mutate, key, fragment):
 def test_secrets_come_from_env_and_never_appear_in_repr():
     d = _base()
     d["broker"]["kind"] = "alpaca"
-    env = {"APCA_API_KEY_ID": "AKID-SECRET-1", "APCA_API_SECRET_KEY": "S3CR3T-2",
+    env = {"APCA_API_KEY_ID": "PKIDSECRET1XXXXXXXXX", "APCA_API_SECRET_KEY": "S3CR3T2abcdefghijklmnopqrstuvwxyz0123456",
            "QUANTSHIFT_DB_PASSWORD": "dbpw-3", "QUANTSHIFT_REDIS_PASSWORD": "rpw-4"}
     cfg = config.from_mapping(d, "e.yaml", env=env)
-    assert cfg.broker.api_key == "AKID-SECRET-1" and cfg.database.password == "dbpw-3"
+    assert cfg.broker.api_key == "PKIDSECRET1XXXXXXXXX" and cfg.database.password == "dbpw-3"
     assert cfg.redis.password == "rpw-4"
     text = repr(cfg)
     for secret in env.values():
@@ -77,6 +77,46 @@ def test_alpaca_without_keys_in_env_is_a_config_error():
     d["broker"]["kind"] = "alpaca"
     with pytest.raises(ConfigError, match="APCA_API_KEY_ID"):
         config.from_mapping(d, "e.yaml", env={})
+
+
+PAPER_KEY, LIVE_KEY, SECRET = "PK" + "A1" * 9, "AK" + "B2" * 9, "s3" * 20
+
+
+@pytest.mark.parametrize("paper, env, problem", [
+    (True, {"APCA_API_KEY_ID": LIVE_KEY, "APCA_API_SECRET_KEY": SECRET},
+     "APCA_API_KEY_ID is a live account's key (AK...) but the bot trades paper"),
+    (False, {"APCA_API_KEY_ID": PAPER_KEY, "APCA_API_SECRET_KEY": SECRET},
+     "APCA_API_KEY_ID is a paper account's key (PK...) but the bot trades live"),
+    (True, {"APCA_API_KEY_ID": "XXXXXXXX", "APCA_API_SECRET_KEY": SECRET}, "APCA_API_KEY_ID looks like a placeholder"),
+    (True, {"APCA_API_KEY_ID": PAPER_KEY, "APCA_API_SECRET_KEY": SECRET[:20] + " " + SECRET[21:]},
+     "APCA_API_SECRET_KEY contains white space"),
+    (True, {"APCA_API_KEY_ID": PAPER_KEY.lower(), "APCA_API_SECRET_KEY": SECRET},
+     "APCA_API_KEY_ID must be upper-case letters and digits"),
+])
+def test_malformed_or_mismatched_broker_keys_are_one_line_naming_the_variable_never_the_value(paper, env, problem):
+    d = _base()
+    d["broker"].update(kind="alpaca", paper=paper, allow_live=not paper)
+    with pytest.raises(ConfigError) as ei:
+        config.from_mapping(d, "e.yaml", env=env)
+    assert str(ei.value).startswith(f"config error: e.yaml: broker.kind: alpaca: {problem}")
+    assert all(v[4:] not in str(ei.value) for v in env.values()), "a key's value is printed"
+
+
+def test_live_trading_needs_allow_live_and_sim_trading_reads_real_candles():
+    d = _base()
+    d["broker"].update(kind="ccxt", exchange="binance", paper=False)
+    env = {"QUANTSHIFT_EXCHANGE_API_KEY": "k" * 20, "QUANTSHIFT_EXCHANGE_API_SECRET": "s" * 20}
+    with pytest.raises(ConfigError, match="broker.paper: false sends real orders to ccxt: set broker.allow_live: true"):
+        config.from_mapping(d, "e.yaml", env=env)
+    d["broker"]["allow_live"] = True
+    assert config.from_mapping(d, "e.yaml", env=env).broker.paper is False
+    # The sim broker on an exchange's real (non-sandbox) candles: no paper flag involved.
+    sim = _base()
+    sim["broker"].update(kind="sim", exchange="kraken")
+    sim["marketdata"].update(source="ccxt", exchange="kraken")
+    cfg = config.from_mapping(sim, "e.yaml", env={})
+    assert (cfg.broker.kind, cfg.marketdata.source, cfg.marketdata.exchange, cfg.marketdata.sandbox) == (
+        "sim", "ccxt", "kraken", False)
 
 
 def test_timeframes_parse_in_alpaca_and_ccxt_spelling():

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from .venues import credentials
+
 EX_CONFIG = 78
 
 # Environment variables that may carry secrets; values are read, never logged.
@@ -30,10 +32,11 @@ ENV_REDIS_PASSWORD = "QUANTSHIFT_REDIS_PASSWORD"
 # the failover monitor's own login.
 ENV_DB_OWNER_PASSWORD = "QUANTSHIFT_DB_OWNER_PASSWORD"
 ENV_MONITOR_DB_PASSWORD = "QUANTSHIFT_MONITOR_DB_PASSWORD"
-ENV_ALPACA_KEY = "APCA_API_KEY_ID"
-ENV_ALPACA_SECRET = "APCA_API_SECRET_KEY"
-ENV_EXCHANGE_KEY = "QUANTSHIFT_EXCHANGE_API_KEY"
-ENV_EXCHANGE_SECRET = "QUANTSHIFT_EXCHANGE_API_SECRET"
+# Broker keys: named and checked by venues/credentials.py (also the deploy's preflight).
+ENV_ALPACA_KEY = credentials.ALPACA_KEY
+ENV_ALPACA_SECRET = credentials.ALPACA_SECRET
+ENV_EXCHANGE_KEY = credentials.EXCHANGE_KEY
+ENV_EXCHANGE_SECRET = credentials.EXCHANGE_SECRET
 
 
 class ConfigError(Exception):
@@ -84,6 +87,8 @@ class BrokerConfig:
     slippage_bps: float = 5.0
     qty_decimals: int = 0
     paper: bool = True
+    # paper: false sends real orders: refused unless this confirms it.
+    allow_live: bool = False
     exchange: str = "kraken"
     base_url: str | None = None
     timeout_seconds: float = 10.0
@@ -114,6 +119,10 @@ class MarketDataConfig:
     csv_path: str | None = None
     feed: str = "iex"
     base_url: str | None = None
+    # ccxt: the exchange whose candles are read (default: broker.exchange) and whether
+    # from its sandbox; independent of the trading venue, so sim trading reads real candles.
+    exchange: str | None = None
+    sandbox: bool = False
     api_key: str | None = field(default=None, repr=False, metadata={"env_secret": True})
     api_secret: str | None = field(default=None, repr=False, metadata={"env_secret": True})
 
@@ -316,6 +325,9 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
            f"must start with http:// or https://, got {b.base_url!r}")
     _check(bool(re.match(r"^[a-z0-9_]+$", b.exchange)), path, "broker.exchange",
            f"must be a ccxt exchange id (binance, kraken, coinbase ...), got {b.exchange!r}")
+    _check(b.kind == "sim" or b.paper or b.allow_live, path, "broker.paper",
+           f"false sends real orders to {b.kind}: set broker.allow_live: true to confirm "
+           f"(inventory: mode: live with allow_live: true)")
     md = cfg.marketdata
     _check(md.source in MARKETDATA_SOURCES, path, "marketdata.source",
            f"must be one of {', '.join(MARKETDATA_SOURCES)}, got {md.source!r}")
@@ -328,6 +340,8 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(md.feed in ("iex", "sip"), path, "marketdata.feed", f"must be iex or sip, got {md.feed!r}")
     _check(md.base_url is None or md.base_url.startswith(("http://", "https://")), path, "marketdata.base_url",
            f"must start with http:// or https://, got {md.base_url!r}")
+    _check(md.exchange is None or bool(re.match(r"^[a-z0-9_]+$", md.exchange)), path, "marketdata.exchange",
+           f"must be a ccxt exchange id (binance, kraken ...), got {md.exchange!r}")
     if md.source == "csv":
         _check(bool(md.csv_path), path, "marketdata.csv_path", "required when marketdata.source is csv")
         _check(Path(md.csv_path).is_file(), path, "marketdata.csv_path", f"file not found: {md.csv_path}")
@@ -355,26 +369,26 @@ def _with_env(cfg: BotConfig, env: typing.Mapping[str, str], path: str | None) -
     db = dataclasses.replace(cfg.database, password=env.get(ENV_DB_PASSWORD) or None)
     rd = dataclasses.replace(cfg.redis, password=env.get(ENV_REDIS_PASSWORD) or None)
     b = cfg.broker
-    if b.kind == "alpaca":
-        key, secret = env.get(ENV_ALPACA_KEY), env.get(ENV_ALPACA_SECRET)
-        _check(bool(key), path, "broker.kind", f"alpaca needs {ENV_ALPACA_KEY} in the environment (/opt/quantshift/.env)")
-        _check(bool(secret), path, "broker.kind", f"alpaca needs {ENV_ALPACA_SECRET} in the environment (/opt/quantshift/.env)")
-        b = dataclasses.replace(b, api_key=key, api_secret=secret)
-    elif b.kind == "ccxt":
-        key, secret = env.get(ENV_EXCHANGE_KEY), env.get(ENV_EXCHANGE_SECRET)
-        _check(bool(key), path, "broker.kind", f"ccxt needs {ENV_EXCHANGE_KEY} in the environment (/opt/quantshift/.env)")
-        _check(bool(secret), path, "broker.kind", f"ccxt needs {ENV_EXCHANGE_SECRET} in the environment (/opt/quantshift/.env)")
-        b = dataclasses.replace(b, api_key=key, api_secret=secret)
+    for var, problem in credentials.problems(b.kind, env, paper=b.paper):
+        _check(False, path, "broker.kind", _key_problem(b.kind, var, problem))
+    if credentials.needed(b.kind):
+        key, secret = credentials.needed(b.kind)
+        b = dataclasses.replace(b, api_key=env[key], api_secret=env[secret])
     md = cfg.marketdata
-    if md.source == "alpaca":  # Alpaca's data API needs the same keys, even with the sim broker
-        key, secret = env.get(ENV_ALPACA_KEY), env.get(ENV_ALPACA_SECRET)
-        _check(bool(key), path, "marketdata.source", f"alpaca needs {ENV_ALPACA_KEY} in the environment (/opt/quantshift/.env)")
-        _check(bool(secret), path, "marketdata.source", f"alpaca needs {ENV_ALPACA_SECRET} in the environment (/opt/quantshift/.env)")
-        md = dataclasses.replace(md, api_key=key, api_secret=secret)
+    if md.source == "alpaca":  # Alpaca's data API needs the account's keys, even with the sim broker
+        for var, problem in credentials.problems("alpaca", env):
+            _check(False, path, "marketdata.source", _key_problem("alpaca", var, problem))
+        md = dataclasses.replace(md, api_key=env[ENV_ALPACA_KEY], api_secret=env[ENV_ALPACA_SECRET])
     elif md.source == "ccxt":  # public candles need no keys; pass them if present
         md = dataclasses.replace(md, api_key=env.get(ENV_EXCHANGE_KEY) or None,
                                  api_secret=env.get(ENV_EXCHANGE_SECRET) or None)
     return dataclasses.replace(cfg, database=db, redis=rd, broker=b, marketdata=md)
+
+
+def _key_problem(kind: str, var: str, problem: str) -> str:
+    if problem == "is not set":
+        return f"{kind} needs {var} in the environment (/opt/quantshift/.env)"
+    return f"{kind}: {var} {problem} (/opt/quantshift/.env)"
 
 
 def from_mapping(data: Any, path: str | None = None, env: typing.Mapping[str, str] | None = None) -> BotConfig:

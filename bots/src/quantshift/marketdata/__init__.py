@@ -33,7 +33,7 @@ def build_source(cfg) -> MarketDataSource:
         return AlpacaSource(cfg.symbols, tf, api_key=md.api_key, api_secret=md.api_secret, feed=md.feed,
                             base_url=md.base_url, timeout_seconds=cfg.broker.timeout_seconds)
     if md.source == "ccxt":
-        return CcxtSource(cfg.symbols, tf, exchange=cfg.broker.exchange, paper=cfg.broker.paper,
+        return CcxtSource(cfg.symbols, tf, exchange=md.exchange or cfg.broker.exchange, paper=md.sandbox,
                           api_key=md.api_key, api_secret=md.api_secret, base_url=md.base_url,
                           timeout_seconds=cfg.broker.timeout_seconds)
     raise ValueError(md.source)

@@ -41,7 +41,8 @@ class CcxtBarsSource:
         self.timeframe_seconds = int(timeframe_seconds)
         self.timeframe = ccxt_timeframe(self.timeframe_seconds)
         self.exchange = ccxt_client.make_exchange(exchange, api_key=api_key, api_secret=api_secret, paper=paper,
-                                                  base_url=base_url, timeout_seconds=timeout_seconds)
+                                                  base_url=base_url, timeout_seconds=timeout_seconds,
+                                                  paper_setting="marketdata.sandbox")
         if self.timeframe not in (self.exchange.timeframes or {self.timeframe: None}):
             raise AdapterConfigError(f"marketdata.timeframe: {exchange} has no {self.timeframe} candles")
         self.name = f"ccxt-{exchange}"

@@ -33,7 +33,8 @@ def _repoint(urls, base: str):
 
 
 def make_exchange(exchange_id: str, *, api_key: str | None = None, api_secret: str | None = None,
-                  paper: bool = True, base_url: str | None = None, timeout_seconds: float = 10.0):
+                  paper: bool = True, base_url: str | None = None, timeout_seconds: float = 10.0,
+                  paper_setting: str = "broker.paper"):
     if exchange_id not in ccxt.exchanges:
         raise AdapterConfigError(f"broker.exchange {exchange_id!r} is not a ccxt exchange id "
                                  f"(e.g. binance, kraken, coinbase)")
@@ -45,8 +46,8 @@ def make_exchange(exchange_id: str, *, api_key: str | None = None, api_secret: s
     ex = getattr(ccxt, exchange_id)(params)
     if paper:
         if not ex.urls.get("test"):
-            raise AdapterConfigError(f"broker.paper: {exchange_id} has no sandbox in ccxt; set broker.paper: false "
-                                     f"to trade live")
+            raise AdapterConfigError(f"{paper_setting}: {exchange_id} has no sandbox in ccxt; set {paper_setting}: "
+                                     f"false for its live API")
         ex.set_sandbox_mode(True)
     if base_url:
         ex.urls["api"] = _repoint(ex.urls["api"], base_url.rstrip("/"))

@@ -20,6 +20,8 @@ class ExchangeProfile:
     # An order-history request may not span more than this (binance allOrders:
     # 24 h between startTime and endTime); an older `since` asks for the newest orders.
     orders_window_ms: int | None = None
+    # A sandbox/testnet that ccxt's set_sandbox_mode reaches (paper trading); None: not known here.
+    has_sandbox: bool | None = None
 
 
 _BINANCE = ExchangeProfile(
@@ -34,13 +36,14 @@ _BINANCE = ExchangeProfile(
     },
     orders_limit=1000,                       # GET /api/v3/allOrders: default 500, at most 1000
     orders_window_ms=24 * 3600 * 1000,
+    has_sandbox=True,                        # testnet.binance.vision
 )
 
 PROFILES = {
     "binance": _BINANCE,
     "binanceus": _BINANCE,
-    "kraken": ExchangeProfile(coid_max_len=18),  # cl_ord_id free text: up to 18 characters
-    "coinbase": ExchangeProfile(coid_max_len=36),
+    "kraken": ExchangeProfile(coid_max_len=18, has_sandbox=False),  # cl_ord_id free text: up to 18 characters
+    "coinbase": ExchangeProfile(coid_max_len=36, has_sandbox=False),
 }
 
 
