@@ -35,4 +35,5 @@ class FilterModule:
             "quantshift_trading_mode": _trading_mode,
             "quantshift_trading_mode_error": _trading_mode_error,
             "quantshift_key_problems": trading_mode.key_problems,
+            "quantshift_extras": trading_mode.extras,
         }

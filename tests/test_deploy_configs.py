@@ -48,7 +48,7 @@ def with_third_bot(common: str) -> str:
     return head + "quantshift_bot_instances:\n" + entries + THIRD_BOT + rest[len(entries):]
 
 
-def render(out: Path, common: str) -> Path:
+def render(out: Path, common: str, environment: str = "lab") -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
         "bots": {"children": {"primary": {"hosts": {"ct100": {"ansible_host": ADDRESSES["ct100"]}}},
@@ -60,8 +60,9 @@ def render(out: Path, common: str) -> Path:
     for role in ("quantshift_bot", "failover_monitor", "prometheus"):
         (out / f"group_vars/all/00-{role}.yml").write_text((ROOT / f"roles/{role}/defaults/main.yml").read_text())
     (out / "group_vars/all/10-common.yml").write_text(common)
-    # The lab's own settings (sim trading on the offline feed), as the lab inventory has them.
-    (out / "group_vars/all/20-lab.yml").write_text((ROOT / "inventories/lab/group_vars/all/main.yml").read_text())
+    # The environment's own settings (the lab: sim trading on the offline feed).
+    (out / "group_vars/all/20-env.yml").write_text(
+        (ROOT / f"inventories/{environment}/group_vars/all/main.yml").read_text())
     # The role's file lookups (base_configs/) resolve next to the playbook, as in the role.
     (out / "files").symlink_to(ROOT / "roles/quantshift_bot/files")
     home = f"{out}/{{{{ inventory_hostname }}}}"
@@ -103,6 +104,9 @@ def render(out: Path, common: str) -> Path:
              "ansible.builtin.template": {**template,
                                           "src": str(ROOT / "roles/failover_monitor/templates/failover_monitor.yaml.j2"),
                                           "dest": "{{ 'failover-monitor' | quantshift_config_path(failover_monitor_home) }}"}},
+            {"name": "Extras the bots need", "run_once": True,
+             "ansible.builtin.copy": {"content": "{{ __quantshift_bot_install_extras | to_json }}",
+                                      "dest": f"{out}/extras.json", "mode": "0644"}},
             {"name": "Prometheus config", "run_once": True,
              "vars": {"prometheus_alertmanager_targets": []},
              "ansible.builtin.template": {**template, "src": str(ROOT / "roles/prometheus/templates/prometheus.yml.j2"),
@@ -120,6 +124,26 @@ def rendered(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def rendered_three(tmp_path_factory) -> Path:
     return render(tmp_path_factory.mktemp("deploy3"), with_third_bot(COMMON.read_text()))
+
+
+@pytest.fixture(scope="module")
+def rendered_production(tmp_path_factory) -> Path:
+    """Production's settings (rendered here, never deployed from here)."""
+    return render(tmp_path_factory.mktemp("deploy-prod"), COMMON.read_text(), "production")
+
+
+def test_production_starts_with_equity_paper_at_alpaca_and_crypto_sim_on_real_candles(rendered_production):
+    env = {**ENV, "APCA_API_KEY_ID": "PK" + "Q7" * 9, "APCA_API_SECRET_KEY": "z9" * 20}
+    equity = config.load(str(rendered_production / "ct100/equity_config.yaml"), env)
+    crypto = config.load(str(rendered_production / "ct100/crypto_config.yaml"), env)
+    assert (equity.broker.kind, equity.broker.paper, equity.marketdata.source) == ("alpaca", True, "alpaca")
+    assert (crypto.broker.kind, crypto.marketdata.source, crypto.marketdata.sandbox) == ("sim", "ccxt", False)
+    # their client libraries are installed on the hosts without anyone listing them
+    assert json.loads((rendered_production / "extras.json").read_text()) == ["alpaca", "ccxt"]
+
+
+def test_the_lab_needs_no_client_library(rendered):
+    assert json.loads((rendered / "extras.json").read_text()) == []
 
 
 @pytest.mark.parametrize("host", sorted(ADDRESSES))

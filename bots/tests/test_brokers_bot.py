@@ -116,3 +116,26 @@ def test_a_symbol_with_an_unresolved_order_never_gets_a_second_one(bot, fake):
     with bot.db.transaction() as cur:
         assert orders.get(cur, "qs-equity-e1-unresolved00000001").status == "UNKNOWN"
     assert np.isclose(_metric(bot, "orders_executed_total", side="buy"), 4)
+
+
+def test_refused_orders_are_counted_so_a_refusing_bot_does_not_look_healthy(bot, fake):
+    bot.start(wait=False)
+    bot.heartbeat()
+    fake.fault("POST", "/v2/orders", "insufficient_buying_power", times=99)
+    rep = bot.cycle()
+    assert rep.orders_filled == 0 and rep.orders_sent == 5
+    assert _metric(bot, "orders_rejected_total", side="buy") == 5
+    assert _metric(bot, "orders_executed_total", side="buy") == _metric(bot, "orders_unknown_total", side="buy") == 0
+
+
+def test_unanswered_orders_are_counted_as_unknown_and_never_resent(bot, fake):
+    bot.start(wait=False)
+    bot.heartbeat()
+    # 503 and the order not taken: the outcome is unknown and the lookups find nothing
+    fake.fault("POST", "/v2/orders", "service_unavailable", times=99)
+    bot.cycle()
+    with bot.db.transaction() as cur:
+        unknown = [o for o in orders.recent(cur, "equity") if o.status == "UNKNOWN"]
+    assert len(unknown) == 5 and fake.count("POST", "/v2/orders") == 5
+    assert _metric(bot, "orders_unknown_total", side="buy") == 5
+    assert _metric(bot, "orders_rejected_total", side="buy") == 0

@@ -54,3 +54,9 @@ def test_keys_needed_follow_the_broker_and_the_market_data():
     live = trading_mode.apply(EQUITY, "live", allow_live=True)
     assert trading_mode.key_problems(live, KEYS) == [
         "APCA_API_KEY_ID is a paper account's key (PK...) but the bot trades live"]
+
+
+def test_extras_follow_the_broker_and_the_market_data():
+    assert trading_mode.extras(trading_mode.apply(EQUITY, "sim", "synthetic")) == []
+    assert trading_mode.extras(trading_mode.apply(EQUITY, "paper")) == ["alpaca"]
+    assert trading_mode.extras(trading_mode.apply(CRYPTO, "sim", "venue")) == ["ccxt"]  # real candles need ccxt

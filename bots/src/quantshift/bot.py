@@ -356,12 +356,13 @@ class Bot:
         # Orders left open (accepted, partly filled, outcome unknown) are looked
         # up by client order id before anything new is decided.
         for res in self.broker.sync():
-            if res.status == "FILLED":
+            if res.status in ("FILLED", "REJECTED"):
                 with self.db.transaction() as cur:
                     o = orders.get(cur, res.client_order_id)
                 if o is not None:
-                    rep.orders_filled += 1
-                    m.record_order(o.side)
+                    if res.status == "FILLED":
+                        rep.orders_filled += 1
+                    m.record_order(o.side, res.status)
         acct = self.broker.account()
         price_map = dict(zip(self.symbols, prices.tolist()))
         value = acct.value(price_map)
@@ -442,6 +443,7 @@ class Bot:
             except Exception as e:
                 # Unknown outcome: never resend; reconciliation resolves it by client order id.
                 m.record_error("broker")
+                m.record_order(it.side, "UNKNOWN")
                 rep.errors.append(f"broker: {e}")
                 log.error("order %s %s %s: outcome unknown: %s", coid, it.side, it.symbol, e)
                 try:
@@ -451,9 +453,9 @@ class Bot:
                     pass  # the next holder's reconciliation resolves it by client order id
                 continue
             rep.orders_sent += 1
+            m.record_order(it.side, res.status)
             if res.status == "FILLED":
                 rep.orders_filled += 1
-                m.record_order(it.side)
                 log.info("filled %s %s %g @ %.4f fee %.2f (%s, %s)", it.side, it.symbol, res.filled_qty,
                          res.avg_price, res.fee, it.strategy, coid)
             elif res.status == "REJECTED":

@@ -54,6 +54,13 @@ def apply(base: Mapping, mode: str, market_data: str = "venue", allow_live: bool
     return cfg
 
 
+def extras(cfg: Mapping) -> list[str]:
+    """The package extras a config needs installed: its broker's and its market data's
+    client libraries (alpaca-py, ccxt)."""
+    used = {cfg.get("broker", {}).get("kind"), cfg.get("marketdata", {}).get("source")}
+    return sorted(used & {"alpaca", "ccxt"})
+
+
 def key_problems(cfg: Mapping, env: Mapping[str, object]) -> list[str]:
     """'VARIABLE what is wrong' for every key the config's broker and market data
     need from the environment (never a value)."""
