@@ -24,9 +24,14 @@ sys.path.insert(0, str(ROOT / "bots/src"))
 from quantshift import naming  # noqa: E402  (unit names and paths, as the roles build them)
 
 
+def settings() -> dict:
+    """The lab inventory's shared settings (group_vars/all)."""
+    return inventory_vars.load(INVENTORY).settings
+
+
 def bot_instances() -> list[dict]:
     """quantshift_bot_instances of the lab inventory (name, metrics_port, ...)."""
-    return inventory_vars.load(INVENTORY).settings["quantshift_bot_instances"]
+    return settings()["quantshift_bot_instances"]
 
 
 def services() -> dict[str, list[str]]:

@@ -1,15 +1,20 @@
 """Unit names and paths have one rule (bots/src/quantshift/naming.py): the roles
 and playbooks use it through filter_plugins/quantshift.py, the chaos suite and the
-lab scripts import it. A literal unit name or home path elsewhere fails here."""
+lab scripts import it. A literal unit name or home path elsewhere fails here, and so
+does a bot-host port typed again outside the shared settings."""
 from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 from quantshift import naming
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import inventory_vars  # noqa: E402
+
 # A unit name, the home or a config path typed out instead of derived.
 LITERAL = re.compile(r"quantshift-\{\{|/opt/quantshift|quantshift-(equity|crypto)\b|\b(equity|crypto)_config\.yaml"
                      r"|quantshift-failover-monitor\.service(?!\.j2)|failover_monitor\.yaml(?!\.j2)")
@@ -25,7 +30,15 @@ def test_the_filters_are_the_package_rules():
     assert naming.config_path(naming.MONITOR) == "/opt/quantshift/failover_monitor.yaml"
 
 
+def _settings_ports() -> set[str]:
+    gv = inventory_vars.group_vars_all(ROOT / "inventories/lab")
+    ports = {b["metrics_port"] for b in gv["quantshift_bot_instances"]}
+    ports |= {gv["failover_monitor_metrics_port"], gv["redis_exporter_port"]}
+    return {str(p) for p in ports}
+
+
 def test_no_deployment_name_is_typed_out_in_roles_playbooks_scripts_or_scenarios():
+    ports = re.compile(r"(?<![\d.])(" + "|".join(sorted(_settings_ports())) + r")(?![\d.])")
     found = []
     for top in ("roles", "playbooks", "molecule", "scripts"):
         for path in sorted((ROOT / top).rglob("*")):
@@ -35,6 +48,6 @@ def test_no_deployment_name_is_typed_out_in_roles_playbooks_scripts_or_scenarios
                 continue
             for n, line in enumerate(path.read_text().splitlines(), 1):
                 code = line.split("#", 1)[0] if path.suffix in (".yml", ".sh", ".py") else line
-                if LITERAL.search(code):
+                if LITERAL.search(code) or ports.search(code):
                     found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert found == [], "derive these from quantshift.naming / the filters:\n" + "\n".join(found)

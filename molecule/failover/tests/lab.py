@@ -30,7 +30,7 @@ BOT_UNITS = [naming.unit(a) for a in ACCOUNTS]
 PORTS = {b["name"]: b["metrics_port"] for b in BOTS}
 MONITOR_UNIT = naming.unit(naming.MONITOR)
 MONITOR_CONFIG = naming.config_path(naming.MONITOR)
-MONITOR_PORT = 9250
+MONITOR_PORT = int(lab_status.settings()["failover_monitor_metrics_port"])
 PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / ".lab/containers.conf")}
 
 
