@@ -35,6 +35,18 @@ def test_exchange_is_rate_limited_and_never_retries_a_request_by_itself():
     assert paper.urls["api"]["private"].startswith("https://testnet.binance.vision")
 
 
+def test_the_profiles_sandbox_facts_are_ccxts():
+    """The deploy refuses paper trading where a profile says there is no sandbox
+    (quantshift.trading_mode, no ccxt on that path): the profile must agree with ccxt."""
+    import ccxt
+
+    from quantshift.venues import profiles
+
+    checked = {name: p.has_sandbox for name, p in profiles.PROFILES.items() if p.has_sandbox is not None}
+    assert checked, "no profile states a sandbox"
+    assert {name: bool(getattr(ccxt, name)().urls.get("test")) for name in checked} == checked
+
+
 def test_unknown_exchange_and_paper_without_a_sandbox_are_config_errors():
     with pytest.raises(AdapterConfigError, match="not a ccxt exchange id"):
         make_exchange("mtgox")
