@@ -2,29 +2,33 @@
 Python build the same names and configs and check the same things.
 - naming (bots/src/quantshift/naming.py): unit names, config paths;
 - trading_mode (bots/src/quantshift/trading_mode.py): a bot's broker and market data
-  for its mode, and the broker keys that needs.
+  for its mode, and the broker keys that needs;
+- and the one `validate:` command every role's unit template uses (systemd-analyze verify).
 The control node's venv has the package installed."""
 from __future__ import annotations
-
-from ansible.errors import AnsibleFilterError
 
 from quantshift import naming, trading_mode
 
 
-def _trading_mode(base, mode, market_data="venue", allow_live=False):
-    try:
-        return trading_mode.apply(base, mode, market_data, bool(allow_live))
-    except trading_mode.ModeError as e:
-        raise AnsibleFilterError(str(e)) from None
+def _trading_modes(instances, bases, modes, default_mode, market_data="venue", allow_live=False):
+    """Every bot's trading settings by name: its mode, its config for that mode (None
+    when it cannot be deployed) and the one-line reason why not ('' when it can)."""
+    found = {}
+    for bot in instances:
+        mode = (modes or {}).get(bot["name"], default_mode)
+        try:
+            cfg, error = trading_mode.apply(bases[bot["name"]], mode, market_data, bool(allow_live)), ""
+        except trading_mode.ModeError as e:
+            cfg, error = None, str(e)
+        found[bot["name"]] = {"mode": mode, "config": cfg, "error": error}
+    return found
 
 
-def _trading_mode_error(base, mode, market_data="venue", allow_live=False):
-    """'' when the mode deploys, else the one-line reason."""
-    try:
-        trading_mode.apply(base, mode, market_data, bool(allow_live))
-    except trading_mode.ModeError as e:
-        return str(e)
-    return ""
+def _unit_verify(unit_name: str) -> str:
+    """A template task's `validate:` command for a systemd unit: systemd-analyze verify
+    wants the unit's own file name, not Ansible's temporary one, so %s is copied to it."""
+    return (f"sh -c 'd=$(mktemp -d) && cp %s \"$d/{unit_name}\" && systemd-analyze verify \"$d/{unit_name}\"; "
+            f"rc=$?; rm -rf \"$d\"; exit $rc'")
 
 
 class FilterModule:
@@ -32,8 +36,8 @@ class FilterModule:
         return {
             "quantshift_unit": naming.unit,
             "quantshift_config_path": naming.config_path,
-            "quantshift_trading_mode": _trading_mode,
-            "quantshift_trading_mode_error": _trading_mode_error,
+            "quantshift_unit_verify": _unit_verify,
+            "quantshift_trading_modes": _trading_modes,
             "quantshift_key_problems": trading_mode.key_problems,
             "quantshift_extras": trading_mode.extras,
         }

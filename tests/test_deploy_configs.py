@@ -89,9 +89,7 @@ def render(out: Path, common: str, environment: str = "lab") -> Path:
              "ansible.builtin.template": {**template, "src": str(ROOT / "roles/quantshift_bot/templates/bot_config.yaml.j2"),
                                           "dest": "{{ item.name | quantshift_config_path(quantshift_bot_home) }}"}},
             {"name": "Bot units", "loop": "{{ quantshift_bot_instances }}",
-             "vars": {"quantshift_component": "{{ __quantshift_bot_component | combine({'description': 'bot ' ~ item.name,"
-                                              " 'command': 'quantshift-bot',"
-                                              " 'config': item.name | quantshift_config_path(quantshift_bot_home)}) }}"},
+             "vars": {"quantshift_component": "{{ __quantshift_bot_unit }}"},
              "ansible.builtin.template": {**template, "src": str(ROOT / "templates/quantshift-component.service.j2"),
                                           "dest": unit_dir + "/{{ item.name | quantshift_unit }}"}},
             {"name": "Alert unit", "vars": {"quantshift_component": "{{ __quantshift_bot_component }}"},

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from quantshift import naming
 
@@ -51,3 +55,21 @@ def test_no_deployment_name_is_typed_out_in_roles_playbooks_scripts_or_scenarios
                 if LITERAL.search(code) or ports.search(code):
                     found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert found == [], "derive these from quantshift.naming / the filters:\n" + "\n".join(found)
+
+
+def test_the_unit_verify_command_checks_the_file_under_its_unit_name(tmp_path):
+    """The `validate:` of every unit template: systemd-analyze verify on a copy named like the unit."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze not found (Debian package systemd)")
+    spec = importlib.util.spec_from_file_location("qs_filters", ROOT / "filter_plugins/quantshift.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    verify = module.FilterModule().filters()["quantshift_unit_verify"]
+    good, bad = tmp_path / "ansible-tmp-1", tmp_path / "ansible-tmp-2"
+    good.write_text("[Service]\nType=oneshot\nExecStart=/bin/true\n")
+    bad.write_text("[Service]\nType=oneshot\nExecStart=/nonexistent/quantshift-bot\n")
+    # Ansible runs validate with %s replaced by its temporary file.
+    run = [subprocess.run(verify("quantshift-probe.service").replace("%s", str(path)), shell=True,
+                          capture_output=True, text=True, timeout=60) for path in (good, bad)]
+    assert run[0].returncode == 0, run[0].stderr
+    assert run[1].returncode != 0 and "quantshift-probe.service" in run[1].stderr
