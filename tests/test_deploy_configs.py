@@ -83,6 +83,8 @@ def render(out: Path, common: str, environment: str = "lab") -> Path:
             "__failover_monitor_package": {"content": "{{ 'test-fingerprint' | b64encode }}"},
         },
         "tasks": [
+            {"name": "Trading settings, as the role's settings.yml works them out",
+             "ansible.builtin.set_fact": {"__quantshift_bot_trading_by_name": "{{ __quantshift_bot_trading_computed }}"}},
             {"name": "Dirs", "loop": [home, unit_dir],
              "ansible.builtin.file": {"path": "{{ item }}", "state": "directory", "mode": "0755"}},
             {"name": "Bot configs", "loop": "{{ quantshift_bot_instances }}",
