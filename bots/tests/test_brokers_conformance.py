@@ -224,3 +224,115 @@ def test_reconcile_mirrors_venue_positions_into_the_store(venue):
     assert any(f"position {venue.sym2}: store 0" in n for n in notes)
     with venue.db.transaction() as cur:
         assert positions.for_account(cur, venue.account_name)[venue.sym2].qty == pytest.approx(venue.qty)
+
+
+# ------------------------------------------------------ order lifecycle --
+# An order the venue keeps open (queued outside the session, a limit away from
+# the market, a thin book) must not stay open for ever: the bot sends no second
+# order for a symbol while one is open (bot._execute), so it would block that
+# symbol. sync() cancels it at the venue once it is older than
+# order_max_age_seconds and resolves it by lookup.
+
+def _cancel_requests(venue) -> int:
+    return venue.fake.count("DELETE", "/v2/orders/" if venue.kind == "alpaca" else venue.order_path)
+
+
+def _symbol_blocked(venue, symbol: str) -> bool:
+    with venue.db.transaction() as cur:  # the query bot._execute skips symbols by
+        return symbol in {o.symbol for o in orders.open_orders(cur, venue.account_name)}
+
+
+def _open_order(venue, plan: str):
+    """hold: a market order the venue queues and never fills; partial: a limit
+    order that fills half on the next look, the rest a look later."""
+    venue.fake.plan = plan
+    if plan == "hold":
+        req = venue.pending("buy")
+    else:
+        req = venue.pending("buy", order_type="limit", limit_price=round(venue.price, 2))
+    assert venue.broker.submit(req).status == "ACCEPTED"
+    return req
+
+
+@needs_transport
+@pytest.mark.parametrize("plan", ["hold", "partial"])
+def test_an_order_open_past_its_max_age_is_canceled_at_the_venue_and_frees_its_symbol(venue, plan):
+    req = _open_order(venue, plan)
+    assert _symbol_blocked(venue, venue.sym)
+    venue.broker.order_max_age_seconds = 0.0
+    filled = venue.qty / 2 if plan == "partial" else 0.0
+
+    (res,) = venue.broker.sync()
+
+    assert res.status == "CANCELED" and res.filled_qty == pytest.approx(filled)
+    (at_venue,) = venue.venue_orders(req.client_order_id)
+    assert at_venue["status"] == venue.fake.CANCELED and at_venue["filled"] == pytest.approx(filled)
+    assert _cancel_requests(venue) == 1
+    o = venue.order(req.client_order_id)
+    assert o.status == "CANCELED" and o.filled_qty == pytest.approx(filled)
+    assert sum(f.qty for f in venue.fills(req.client_order_id)) == pytest.approx(filled)
+    # Booked exactly once: looking again books nothing and cancels nothing more.
+    assert venue.broker.sync() == [] and venue.broker.lookup(req.client_order_id).status == "CANCELED"
+    assert len(venue.fills(req.client_order_id)) == (1 if plan == "partial" else 0) and _cancel_requests(venue) == 1
+    # The symbol is tradable again.
+    assert not _symbol_blocked(venue, venue.sym)
+    venue.fake.plan = "fill"
+    assert venue.broker.submit(venue.pending("buy")).status == "FILLED"
+    assert venue.posts() == 2
+
+
+@needs_transport
+def test_a_fill_that_races_the_cancel_is_booked_and_the_order_ends_filled(venue):
+    req = _open_order(venue, "partial")
+    # sync's lookup sees it half filled; the rest fills just before the DELETE
+    # arrives, so the venue refuses the cancel.
+    venue.fake.fill_on_cancel = True
+    venue.broker.order_max_age_seconds = 0.0
+
+    (res,) = venue.broker.sync()
+
+    assert res.status == "FILLED" and res.filled_qty == pytest.approx(venue.qty)
+    assert _cancel_requests(venue) == 1
+    (at_venue,) = venue.venue_orders(req.client_order_id)
+    fills = venue.fills(req.client_order_id)
+    assert [f.qty for f in fills] == pytest.approx([venue.qty / 2, venue.qty / 2])
+    assert sum(f.qty for f in fills) == pytest.approx(at_venue["filled"])
+    assert venue.broker.sync() == [] and not _symbol_blocked(venue, venue.sym)
+
+
+@needs_transport
+def test_a_partial_fill_that_keeps_filling_inside_its_max_age_ends_filled(venue):
+    req = _open_order(venue, "partial")
+    statuses = [r.status for _ in range(3) for r in venue.broker.sync()]
+    assert statuses == ["PARTIALLY_FILLED", "FILLED"]
+    (at_venue,) = venue.venue_orders(req.client_order_id)
+    assert at_venue["status"] == venue.fake.FILLED and _cancel_requests(venue) == 0
+    assert sum(f.qty for f in venue.fills(req.client_order_id)) == pytest.approx(at_venue["filled"])
+    assert venue.order(req.client_order_id).filled_qty == pytest.approx(at_venue["filled"])
+
+
+@needs_transport
+def test_an_aged_order_is_not_canceled_without_lease_left_to_send(venue):
+    req = _open_order(venue, "hold")
+    venue.broker.order_max_age_seconds = 0.0
+    assert venue.broker.sync(may_send=lambda: False) == []
+    assert _cancel_requests(venue) == 0 and venue.order(req.client_order_id).status == "ACCEPTED"
+    assert [r.status for r in venue.broker.sync(may_send=lambda: True)] == ["CANCELED"]
+
+
+@needs_transport
+def test_cancel_asks_the_venue_then_resolves_the_order_by_lookup(venue):
+    req = _open_order(venue, "hold")
+    res = venue.broker.cancel(req.client_order_id)
+    assert res.status == "CANCELED" and res.broker_order_id and _cancel_requests(venue) == 1
+    assert venue.order(req.client_order_id).status == "CANCELED" and venue.posts() == 1
+
+
+def test_cancel_of_an_order_already_final_answers_its_status_and_sends_nothing(venue):
+    req = venue.pending("buy")
+    assert venue.broker.submit(req).status == "FILLED"
+    res = venue.broker.cancel(req.client_order_id)
+    assert res.status == "FILLED" and res.filled_qty == pytest.approx(venue.qty)
+    assert len(venue.fills(req.client_order_id)) == 1
+    if venue.fake is not None:
+        assert _cancel_requests(venue) == 0

@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -77,6 +78,9 @@ class FakeVenue:
         self.prices: dict[str, float] = {}
         self.orders: list[dict] = []
         self.plan = "fill"  # fill | partial | hold | expire_partial (binance market)
+        # A fill that races the cancel: the next step of the fill plan lands just
+        # before a DELETE arrives (otherwise a cancel finds the order as it was).
+        self.fill_on_cancel = False
         self.errors = recorded(self.venue, "errors")
         venue = self
 
@@ -194,6 +198,22 @@ class FakeVenue:
             o["step"] += 1
             self._fill(o, cum - o["filled"], px)
 
+    def advance_one(self, o):
+        cum, px = o["steps"][o["step"]]
+        o["step"] += 1
+        self._fill(o, cum - o["filled"], px)
+
+    def cancel(self, o: dict) -> bool:
+        """DELETE of one order: an open one is canceled at once and keeps what
+        it filled; False for an order already final (the venue refuses)."""
+        if self.fill_on_cancel and o["status"] not in self.TERMINAL and o["step"] < len(o["steps"]):
+            self.advance_one(o)
+        if o["status"] in self.TERMINAL:
+            return False
+        o["status"] = self.CANCELED
+        o["updated"] = time.time()
+        return True
+
     def _fill(self, o: dict, qty: float, price: float) -> None:
         if qty <= 0:
             return
@@ -230,7 +250,7 @@ class FakeVenue:
 class FakeAlpaca(FakeVenue):
     """Alpaca trading API v2 and market data v2 in one server (paths differ)."""
     venue = "alpaca"
-    NEW, PARTIAL, FILLED = "accepted", "partially_filled", "filled"
+    NEW, PARTIAL, FILLED, CANCELED = "accepted", "partially_filled", "filled", "canceled"
     TERMINAL = ("filled", "canceled", "expired", "rejected", "replaced")
     OPEN = ("new", "accepted", "pending_new", "partially_filled", "accepted_for_bidding", "held")
 
@@ -243,6 +263,13 @@ class FakeAlpaca(FakeVenue):
         self.order_tpl = recorded("alpaca", "order")
         self.account_tpl = recorded("alpaca", "account")
         self.position_tpl = recorded("alpaca", "position")
+        self.clock_tpl = recorded("alpaca", "clock")
+        self.calendar_tpl = recorded("alpaca", "calendar")
+        # The regular sessions as (open, close) unix times: by default one that
+        # began an hour ago and lasts a month, then another (tests set their own).
+        t0 = time.time()
+        self.sessions = [(t0 - 3600, t0 + 30 * 86400), (t0 + 31 * 86400, t0 + 31 * 86400 + 23400)]
+        self.now = time.time
 
     def new_id(self):
         return str(uuid.uuid4())
@@ -282,6 +309,18 @@ class FakeAlpaca(FakeVenue):
             return self.bars(q)
         if method == "POST" and path == "/v2/orders":
             return self.submit(json.loads(body))
+        if method == "GET" and path == "/v2/clock":
+            return self.clock()
+        if method == "GET" and path == "/v2/calendar":
+            return self.calendar(q)
+        if method == "DELETE" and path.startswith("/v2/orders/"):
+            # 204 without a body; the order reads `canceled` from then on
+            hit = [o for o in self.orders if o["id"] == path.rsplit("/", 1)[1]]
+            if not hit:
+                return self.error("order_not_found", client_order_id=path.rsplit("/", 1)[1])
+            if not self.cancel(hit[0]):
+                return self.error("order_not_cancelable", status=hit[0]["status"])
+            return 204, {}, ""
         self.advance()
         if method == "GET" and path == "/v2/orders:by_client_order_id":
             hit = [o for o in self.orders if o["coid"] == q.get("client_order_id")]
@@ -333,6 +372,32 @@ class FakeAlpaca(FakeVenue):
         self.advance(skip=o)
         return self.json(self.order_json(o))
 
+    # ------------------------------------------------------------ clock --
+    ET = zoneinfo.ZoneInfo("America/New_York")
+
+    def _et(self, ts: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(ts, tz=self.ET)
+
+    def clock(self):
+        """GET /v2/clock: times in US Eastern with their offset, as Alpaca sends them."""
+        now = self.now()
+        d = copy.deepcopy(self.clock_tpl)
+        d.update(timestamp=self._et(now).isoformat(), is_open=any(o <= now < c for o, c in self.sessions),
+                 next_open=self._et(min(o for o, _c in self.sessions if o > now)).isoformat(),
+                 next_close=self._et(min(c for _o, c in self.sessions if c > now)).isoformat())
+        return self.json(d)
+
+    def calendar(self, q: dict):
+        """GET /v2/calendar?start=&end= (dates, both inclusive): one entry per session."""
+        out = []
+        for o, c in self.sessions:
+            day = self._et(o).date().isoformat()
+            if q.get("start", day) <= day <= q.get("end", day):
+                d = copy.deepcopy(self.calendar_tpl[0])
+                d.update(date=day, open=self._et(o).strftime("%H:%M"), close=self._et(c).strftime("%H:%M"))
+                out.append(d)
+        return self.json(out)
+
     # ------------------------------------------------------------- bars --
     def bar(self, sym: str, t: int) -> dict:
         seed = int(hashlib.sha256(sym.encode()).hexdigest()[:6], 16)
@@ -374,7 +439,7 @@ class FakeAlpaca(FakeVenue):
 class FakeBinance(FakeVenue):
     """Binance spot REST: /api/v3/{exchangeInfo, order, openOrders, account, klines}."""
     venue = "binance"
-    NEW, PARTIAL, FILLED = "NEW", "PARTIALLY_FILLED", "FILLED"
+    NEW, PARTIAL, FILLED, CANCELED = "NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED"
     TERMINAL = ("FILLED", "CANCELED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH")
     COMMISSION = 0.001
     _ids = itertools.count(28457394110)
@@ -386,6 +451,7 @@ class FakeBinance(FakeVenue):
         self.markets = {s["symbol"]: s for s in self.info["symbols"]}
         self.query_tpl = recorded("binance", "order_query")
         self.full_tpl = recorded("binance", "order_full")
+        self.cancel_tpl = recorded("binance", "order_cancel")
         self.account_tpl = recorded("binance", "account")
 
     def new_id(self):
@@ -453,6 +519,8 @@ class FakeBinance(FakeVenue):
             return bad
         if method == "POST" and path == "/api/v3/order":
             return self.submit({k: v[-1] for k, v in parse_qs(body).items()})
+        if method == "DELETE" and path == "/api/v3/order":
+            return self.cancel_order(q)
         self.advance()
         if method == "GET" and path == "/api/v3/order":
             sym = self.unified(q["symbol"])
@@ -497,6 +565,22 @@ class FakeBinance(FakeVenue):
                 self.advance_one(o)
         return self.json(self.order_json(o, full=True))
 
+    def cancel_order(self, q: dict):
+        """DELETE /api/v3/order?symbol=&orderId= (ccxt cancel_order): the order as
+        canceled, with what it executed; -2011 for one that is no longer open."""
+        sym = self.unified(q["symbol"])
+        hit = [o for o in self.orders if o["symbol"] == sym and
+               (str(o["id"]) == q.get("orderId") or o["coid"] == q.get("origClientOrderId"))]
+        if not hit or not self.cancel(hit[-1]):
+            return self.error("cancel_rejected")
+        o = hit[-1]
+        d = copy.deepcopy(self.cancel_tpl)
+        d.update(symbol=q["symbol"], origClientOrderId=o["coid"], orderId=o["id"], clientOrderId=uuid.uuid4().hex[:22],
+                 transactTime=int(o["updated"] * 1000), price=f"{o['limit_price'] or 0:.8f}",
+                 origQty=f"{o['qty']:.8f}", executedQty=f"{o['filled']:.8f}", cummulativeQuoteQty=f"{o['cost']:.8f}",
+                 status=o["status"], type=o["type"].upper(), side=o["side"].upper())
+        return self.json(d)
+
     DAY_MS = 24 * 3600 * 1000
 
     def all_orders(self, q: dict):
@@ -519,11 +603,6 @@ class FakeBinance(FakeVenue):
         else:
             rows = rows[-limit:]
         return self.json([self.order_json(o) for o in rows])
-
-    def advance_one(self, o):
-        cum, px = o["steps"][o["step"]]
-        o["step"] += 1
-        self._fill(o, cum - o["filled"], px)
 
     def klines(self, q: dict):
         tf = {"1m": 60, "5m": 300, "1h": 3600}[q["interval"]]
@@ -715,7 +794,7 @@ class Harness:
 # ------------------------------------------------ recordings vs libraries --
 
 def test_recorded_alpaca_shapes_parse_with_alpaca_py_models():
-    from alpaca.trading.models import Order, Position, TradeAccount
+    from alpaca.trading.models import Calendar, Clock, Order, Position, TradeAccount
 
     order = Order(**recorded("alpaca", "order"))
     assert order.client_order_id.startswith("qs-equity-e1-") and order.status.value == "accepted"
@@ -723,6 +802,10 @@ def test_recorded_alpaca_shapes_parse_with_alpaca_py_models():
     assert Position(**recorded("alpaca", "position")).avg_entry_price == "175.1"
     page = recorded("alpaca", "stocks_bars_page")
     assert set(page["bars"]) == {"AAPL", "MSFT"} and page["next_page_token"]
+    clock = Clock(**recorded("alpaca", "clock"))
+    assert clock.is_open and clock.next_close < clock.next_open and clock.timestamp.utcoffset() is not None
+    days = [Calendar(**d) for d in recorded("alpaca", "calendar")]
+    assert [(d.open.hour, d.open.minute, d.close.hour) for d in days] == [(9, 30, 16)] * 2
 
 
 def test_fake_alpaca_answers_parse_with_alpaca_py_models():
@@ -759,6 +842,9 @@ def test_recorded_binance_shapes_parse_with_ccxt():
     assert full["clientOrderId"].startswith("qs-crypto-e1-") and full["fee"]["currency"] == "BTC"
     q = ex.parse_order(recorded("binance", "order_query"), ex.markets["BTC/USDT"])
     assert q["status"] == "closed" and q["id"] == "28457394110"
+    # The cancel answer's clientOrderId is the cancel request's own: the order is looked up afterwards.
+    c = ex.parse_order(recorded("binance", "order_cancel"), ex.markets["BTC/USDT"])
+    assert (c["status"], c["filled"], c["id"]) == ("canceled", 0.0075, "28457394110")
     bal = ex.parse_balance_custom(recorded("binance", "account"), "spot")
     assert bal["USDT"]["free"] == 100000.0
     (c,) = [ex.parse_ohlcv(k) for k in recorded("binance", "klines")[:1]]

@@ -47,6 +47,7 @@ def test_defaults_fill_omitted_keys():
     (lambda d: d.update(lease_ttl_seconds=20), "lease_ttl_seconds", "must exceed heartbeat_interval_seconds"),
     (lambda d: d["database"].update(password="hunter2"), "database.password", "environment only"),
     (lambda d: d["strategies"].update(macd={"enabled": True}), "strategies.macd", "unknown key"),
+    (lambda d: d["broker"].update(order_max_age_seconds=0), "broker.order_max_age_seconds", "must be > 0"),
 ])
 def test_bad_config_names_file_and_dotted_key(mutate, key, fragment):
     d = _base()

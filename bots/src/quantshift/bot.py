@@ -66,9 +66,9 @@ def build_broker(cfg: BotConfig, db: Database, md: MarketData):
     if b.kind == "sim":
         return SimBroker(db, cfg.name, md.quote, initial_cash=b.initial_cash, fee_bps=b.fee_bps,
                          slippage_bps=b.slippage_bps)
-    if b.kind == "alpaca":
-        return AlpacaBroker.from_config(cfg, db)
-    return CcxtBroker.from_config(cfg, db)
+    broker = (AlpacaBroker if b.kind == "alpaca" else CcxtBroker).from_config(cfg, db)
+    broker.order_max_age_seconds = b.order_max_age_seconds
+    return broker
 
 
 class Bot:
@@ -239,8 +239,12 @@ class Bot:
         log.info("ready: %d symbols, %d strategies, broker %s, data %s", len(self.symbols), len(self.strategies),
                  self.broker.name, self.md.source.name)
 
+    def _may_send(self) -> bool:
+        """The send budget: enough lease left for one broker write (order or cancel)."""
+        return self.lease.allows_send(self.send_budget)
+
     def _reconcile(self) -> None:
-        for note in self.broker.reconcile():
+        for note in self.broker.reconcile(may_send=self._may_send):
             log.info("reconcile: %s", note)
         self.lease.acquired = False
 
@@ -354,8 +358,9 @@ class Bot:
             self._reconcile()  # a new epoch: the broker's view first (raises BrokerError: no trading this cycle)
         self._detect_fenced()
         # Orders left open (accepted, partly filled, outcome unknown) are looked
-        # up by client order id before anything new is decided.
-        for res in self.broker.sync():
+        # up by client order id before anything new is decided; working ones past
+        # broker.order_max_age_seconds are canceled (within the send budget).
+        for res in self.broker.sync(may_send=self._may_send):
             if res.status in ("FILLED", "REJECTED"):
                 with self.db.transaction() as cur:
                     o = orders.get(cur, res.client_order_id)
@@ -413,7 +418,7 @@ class Bot:
         cfg, m = self.cfg, self.metrics
         with self.db.transaction() as cur:
             busy = {o.symbol for o in orders.open_orders(cur, cfg.name)}
-        may_send = lambda: self.lease.allows_send(self.send_budget)  # noqa: E731
+        may_send = self._may_send
         for it in intents:
             self.notifier.keepalive()
             if not may_send():

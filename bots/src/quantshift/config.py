@@ -92,6 +92,8 @@ class BrokerConfig:
     exchange: str = "kraken"
     base_url: str | None = None
     timeout_seconds: float = 10.0
+    # A working order older than this is canceled at the venue (it would block its symbol).
+    order_max_age_seconds: float = 300.0
     api_key: str | None = field(default=None, repr=False, metadata={"env_secret": True})
     api_secret: str | None = field(default=None, repr=False, metadata={"env_secret": True})
 
@@ -321,6 +323,7 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(b.slippage_bps >= 0, path, "broker.slippage_bps", "must be >= 0")
     _check(0 <= b.qty_decimals <= 10, path, "broker.qty_decimals", "must be 0..10")
     _check(b.timeout_seconds > 0, path, "broker.timeout_seconds", "must be > 0")
+    _check(b.order_max_age_seconds > 0, path, "broker.order_max_age_seconds", "must be > 0")
     _check(b.base_url is None or b.base_url.startswith(("http://", "https://")), path, "broker.base_url",
            f"must start with http:// or https://, got {b.base_url!r}")
     _check(bool(re.match(r"^[a-z0-9_]+$", b.exchange)), path, "broker.exchange",

@@ -4,6 +4,7 @@ RemoteBroker; this module only speaks Alpaca v2:
 
   POST /v2/orders                          submit (client_order_id = ours)
   GET  /v2/orders:by_client_order_id       lookup by client order id (404 = none)
+  DELETE /v2/orders/{id}                   cancel (204; 422 once final), then looked up
   GET  /v2/orders?status=open&limit=500    open orders (reconciliation)
   GET  /v2/orders?status=all&after=..      recent orders (fenced-order detection)
   GET  /v2/account, GET /v2/positions      cash and positions
@@ -125,6 +126,9 @@ class AlpacaBroker(RemoteBroker):
 
     def _venue_find(self, client_order_id: str, symbol: str | None) -> VenueOrder | None:
         return to_venue_order(self.client.get_order_by_client_id(client_order_id))
+
+    def _venue_cancel(self, broker_order_id: str, symbol: str) -> None:
+        self.client.cancel_order_by_id(broker_order_id)
 
     def _venue_open_orders(self) -> list[VenueOrder]:
         from alpaca.trading.enums import QueryOrderStatus

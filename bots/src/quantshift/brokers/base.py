@@ -116,13 +116,15 @@ class Broker(Protocol):
     def new_client_order_id(self, name: str, epoch: int) -> str:
         """An id the venue accepts, containing bot name and leader epoch."""
 
-    def reconcile(self) -> list[str]:
+    def reconcile(self, *, may_send: Callable[[], bool] | None = None) -> list[str]:
         """Bring the store in line with the venue; returns human-readable notes.
         Raises when the venue cannot be reached (the bot retries; no READY=1)."""
 
-    def sync(self) -> list[OrderResult]:
+    def sync(self, *, may_send: Callable[[], bool] | None = None) -> list[OrderResult]:
         """Resolve orders still open in the store by client order id (never by
-        resending); returns the orders whose status changed."""
+        resending), and cancel working orders older than the broker's maximum
+        age (a write: only while may_send() allows); returns the orders whose
+        status changed."""
 
     def account(self) -> AccountState: ...
 
@@ -131,3 +133,8 @@ class Broker(Protocol):
         send and resend, and before each lookup after a back-off."""
 
     def lookup(self, client_order_id: str) -> OrderResult | None: ...
+
+    def cancel(self, client_order_id: str, *, may_send: Callable[[], bool] | None = None) -> OrderResult | None:
+        """Cancel a working order at the venue, then resolve it by lookup (a fill
+        that raced the cancel is booked): CANCELED or FILLED. An order already
+        final answers its status; nothing is sent without may_send()."""

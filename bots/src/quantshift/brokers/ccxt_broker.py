@@ -141,6 +141,10 @@ class CcxtBroker(RemoteBroker):
                 return self.to_venue_order(o)
         return None
 
+    def _venue_cancel(self, broker_order_id: str, symbol: str) -> None:
+        self._markets()
+        self.exchange.cancel_order(broker_order_id, symbol)
+
     def _venue_open_orders(self) -> list[VenueOrder]:
         import ccxt
 

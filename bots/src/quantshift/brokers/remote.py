@@ -37,6 +37,7 @@ from .base import (AccountState, BrokerError, FencedOrder, OrderRequest, OrderRe
 log = logging.getLogger(__name__)
 
 TERMINAL = ("FILLED", "CANCELED", "REJECTED")
+WORKING = ("ACCEPTED", "PARTIALLY_FILLED")  # at the venue and still open
 
 
 class RemoteBroker:
@@ -47,6 +48,7 @@ class RemoteBroker:
     coid_max_len = 64
     self_timed = True  # every HTTP call is observed in api_latency_seconds here, not around submit()
     unknown_grace_seconds = 60.0  # a PENDING/UNKNOWN order not found after this long never reached the venue
+    order_max_age_seconds = 300.0  # a working order older than this is canceled by sync() (broker.order_max_age_seconds)
 
     def __init__(self, db: Database, account: str, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] | None = None):
@@ -61,6 +63,11 @@ class RemoteBroker:
 
     def _venue_find(self, client_order_id: str, symbol: str | None) -> VenueOrder | None:
         """The order with this client order id, or None if the venue has none."""
+        raise NotImplementedError
+
+    def _venue_cancel(self, broker_order_id: str, symbol: str) -> None:
+        """Ask the venue to cancel this order. Its answer is not read: the order
+        is looked up afterwards, which also sees a fill that raced the cancel."""
         raise NotImplementedError
 
     def _venue_open_orders(self) -> list[VenueOrder]:
@@ -279,7 +286,7 @@ class RemoteBroker:
     def _await_fill(self, req: OrderRequest, res: OrderResult) -> OrderResult:
         """A market order is normally filled within milliseconds of being accepted:
         poll it briefly so the cycle sees the fill. A limit order is left open."""
-        if req.order_type != "market" or res.status not in ("ACCEPTED", "PARTIALLY_FILLED"):
+        if req.order_type != "market" or res.status not in WORKING:
             return res
         waited, pause = 0.0, 0.05
         while True:
@@ -290,7 +297,7 @@ class RemoteBroker:
                 found = None
             if found is not None:
                 res = self._record(found, req.client_order_id)
-                if res.status not in ("ACCEPTED", "PARTIALLY_FILLED"):
+                if res.status not in WORKING:
                     return res
             if waited >= self.retry.fill_wait_seconds:
                 return res
@@ -306,24 +313,69 @@ class RemoteBroker:
             return None
         return self._record(vo, client_order_id)
 
-    def sync(self) -> list[OrderResult]:
+    def cancel(self, client_order_id: str, *, may_send: Callable[[], bool] | None = None) -> OrderResult | None:
+        """Cancel one of our working orders at the venue, then resolve it by
+        lookup: CANCELED with what it filled, or FILLED when a fill raced the
+        cancel (booked as the delta of the venue's cumulative fill, so never
+        twice). A cancel is a write: not sent unless may_send() allows it. An
+        order already final is answered as it is; None when neither the store
+        nor the venue has it (PENDING/UNKNOWN orders keep their grace period)."""
+        with self.db.transaction() as cur:
+            o = orders.get(cur, client_order_id)
+            if o is not None and o.status in TERMINAL:
+                return self._result(cur, o)
+        vo = self._find(client_order_id, o.symbol if o else None)
+        if vo is None:
+            return None
+        res = self._record(vo, client_order_id)
+        if res.status not in WORKING or o is None:
+            return res
+        return self._cancel_working(res, o.symbol, may_send or (lambda: True))
+
+    def _cancel_working(self, res: OrderResult, symbol: str, may_send: Callable[[], bool]) -> OrderResult:
+        if not may_send():
+            log.warning("%s: cancel of %s not sent: not enough lease left (asked again next cycle)", self.name,
+                        res.client_order_id)
+            return res
+        try:
+            self._call(self._venue_cancel, res.broker_order_id, symbol)
+        except VenueRejected as e:
+            # Not found / not cancelable: final at the venue already (filled meanwhile).
+            log.info("%s: cancel of %s refused (%s); resolved by lookup", self.name, res.client_order_id, e)
+        except VenueError as e:
+            # Outcome unknown: the lookup tells; a still-working order is canceled again next cycle.
+            self.telemetry.error()
+            log.warning("%s: cancel of %s: %s; resolved by lookup", self.name, res.client_order_id, e)
+        vo = self._find(res.client_order_id, symbol)
+        return self._record(vo, res.client_order_id) if vo is not None else res
+
+    def sync(self, *, may_send: Callable[[], bool] | None = None) -> list[OrderResult]:
         """Bring every order still open in the store up to date by client order
-        id. PENDING/UNKNOWN orders the venue does not have after the grace
-        period never reached it: CANCELED in the store, never sent again."""
+        id. A working order older than order_max_age_seconds is canceled at the
+        venue (if may_send() allows a write) and resolved: without that, one
+        queued outside the session would block its symbol for ever (the bot
+        sends no second order for a symbol with an open one). PENDING/UNKNOWN
+        orders the venue does not have after the grace period never reached it:
+        CANCELED in the store, never sent again."""
+        may_send = may_send or (lambda: True)
         with self.db.transaction() as cur:
             open_ = orders.open_orders(cur, self.account_name)
             now = db_now(cur)
         changed = []
         for o in open_:
+            age = (now - o.created_at).total_seconds()
             vo = self._find(o.client_order_id, o.symbol)
             if vo is not None:
                 res = self._record(vo, o.client_order_id)
+                if res.status in WORKING and res.broker_order_id and age > self.order_max_age_seconds:
+                    log.warning("%s: %s still %s after %.0fs (max %gs): canceling it", self.name, o.client_order_id,
+                                res.status, age, self.order_max_age_seconds)
+                    res = self._cancel_working(res, o.symbol, may_send)
                 if res.status != o.status or res.filled_qty != o.filled_qty:
                     log.info("%s: %s %s -> %s (filled %g)", self.name, o.client_order_id, o.status, res.status,
                              res.filled_qty)
                     changed.append(res)
                 continue
-            age = (now - o.created_at).total_seconds()
             if o.status in ("PENDING", "UNKNOWN") and age > self.unknown_grace_seconds:
                 why = f"not at the venue {age:.0f}s after creation: never placed (not resent)"
                 log.warning("%s: %s %s", self.name, o.client_order_id, why)
@@ -364,7 +416,7 @@ class RemoteBroker:
         state, _diffs = self._mirror(self._read("account", self._venue_account))
         return state
 
-    def reconcile(self) -> list[str]:
+    def reconcile(self, *, may_send: Callable[[], bool] | None = None) -> list[str]:
         """At start: open orders and positions against the venue. Orders the
         venue has that the bot never made are reported as external and not
         adopted. Raises BrokerError/BrokerUnavailable if the venue cannot be
@@ -382,7 +434,7 @@ class RemoteBroker:
                    f"{vo.qty:g} {vo.symbol} {vo.status}; not made by this bot, not adopted")
             log.warning("%s: %s", self.name, msg)
             notes.append(msg)
-        for res in self.sync():
+        for res in self.sync(may_send=may_send):
             notes.append(f"resolved {res.client_order_id}: {res.status} (filled {res.filled_qty:g})")
         state, diffs = self._mirror(self._read("account", self._venue_account))
         notes.extend(diffs)

@@ -31,10 +31,14 @@ class SimBroker:
     def new_client_order_id(self, name: str, epoch: int) -> str:
         return make_client_order_id(name, epoch)
 
-    def sync(self) -> list[OrderResult]:
+    def sync(self, *, may_send=None) -> list[OrderResult]:
         return []  # a sim order is settled inside submit(); nothing is ever left open
 
-    def reconcile(self) -> list[str]:
+    def cancel(self, client_order_id: str, *, may_send=None) -> OrderResult | None:
+        """A sim order is final when submit() returns: nothing to cancel, its status is the answer."""
+        return self.lookup(client_order_id)
+
+    def reconcile(self, *, may_send=None) -> list[str]:
         notes = []
         with self.db.transaction() as cur:
             bal = cash.ensure(cur, self.account_name, self.initial_cash)
