@@ -139,3 +139,28 @@ def test_unanswered_orders_are_counted_as_unknown_and_never_resent(bot, fake):
     assert len(unknown) == 5 and fake.count("POST", "/v2/orders") == 5
     assert _metric(bot, "orders_unknown_total", side="buy") == 5
     assert _metric(bot, "orders_rejected_total", side="buy") == 0
+
+
+def test_no_orders_while_the_market_is_closed_and_trading_when_it_opens(bot, fake, caplog):
+    import logging
+    import time
+
+    now = [time.time()]
+    fake.now = bot.clock = bot.md.clock = lambda: now[0]
+    fake.sessions = [(now[0] + 3600, now[0] + 7200), (now[0] + 86400, now[0] + 90000)]  # opens in an hour
+    bot.start(wait=False)
+    bot.heartbeat()
+    with caplog.at_level(logging.INFO, logger="quantshift.bot"):
+        closed = [bot.cycle()]
+        now[0] += 60  # a new bar, still closed
+        closed.append(bot.cycle())
+    assert [r.market_open for r in closed] == [False, False] and all(r.errors == [] for r in closed)
+    assert closed[0].signals and closed[0].intents == 5  # signals and plans are still made ...
+    assert fake.count("POST", "/v2/orders") == 0 and closed[0].orders_sent == 0  # ... but nothing is sent
+    assert _metric(bot, "market_open") == 0
+    assert sum("market closed" in r.message for r in caplog.records) == 1  # once per closed spell
+    now[0] = fake.sessions[0][0] + 60
+    rep = bot.cycle()
+    assert rep.market_open and rep.orders_sent > 0 and fake.count("POST", "/v2/orders") == rep.orders_sent
+    assert _metric(bot, "market_open") == 1
+    assert fake.count("GET", "/v2/clock") == 2  # one read per session change, not per cycle

@@ -35,6 +35,7 @@ from .store import Database, DatabaseUnavailable, SchemaNotCurrent, daily_pnl, h
 from .store.fencing import Fenced
 from .store.lease_holder import LeaseHolder
 from .strategies import build_strategies
+from .venues.market_clock import AlwaysOpen, build_clock
 from .watchdog import Notifier
 
 log = logging.getLogger("quantshift.bot")
@@ -57,6 +58,7 @@ class CycleReport:
     daily_pnl: float | None = None
     positions_open: int | None = None
     kill_switch: bool = False
+    market_open: bool | None = None
     errors: list[str] = field(default_factory=list)
     duration: float = 0.0
 
@@ -73,7 +75,7 @@ def build_broker(cfg: BotConfig, db: Database, md: MarketData):
 
 class Bot:
     def __init__(self, cfg: BotConfig, *, metrics: BotMetrics | None = None, notifier: Notifier | None = None,
-                 clock=time.time, source=None):
+                 clock=time.time, source=None, market_clock=None):
         self.cfg = cfg
         self.clock = clock
         self.db = Database.from_config(cfg.database, application_name=f"quantshift-{cfg.name}")
@@ -85,6 +87,7 @@ class Bot:
         # before the metrics port is bound.
         self.md = MarketData(source if source is not None else build_source(cfg), cache, clock=clock)
         self.broker = build_broker(cfg, self.db, self.md)
+        self.market_clock = market_clock if market_clock is not None else build_clock(cfg)
         self.strategies = build_strategies(cfg)
         # Before anything is bound or connected: a second process for this account
         # on this host refuses here with one line.
@@ -95,7 +98,7 @@ class Bot:
         self.metrics.declare_strategies(s.name for s in self.strategies)
         # Network adapters observe every request in api_latency_seconds, count
         # each back-off in cycle_errors_total, and ping the watchdog while waiting.
-        for part in (self.broker, self.md.source):
+        for part in (self.broker, self.md.source, self.market_clock):
             if hasattr(part, "instrument"):
                 part.instrument(self.metrics, self.notifier.keepalive)
         self.risk = RiskManager(cfg.risk, cfg.broker.qty_decimals)
@@ -114,6 +117,9 @@ class Bot:
         self._last_report: CycleReport | None = None
         self._redis_warned = False
         self._standby_cycle_logged = False
+        self._closed_logged = False
+        if isinstance(self.market_clock, AlwaysOpen):
+            self.metrics.market_open.set(1)  # from the first scrape; an exchange session is known after a read
         self._export_lease_validity()
 
     # ------------------------------------------------------------ lease --
@@ -347,6 +353,7 @@ class Bot:
                     m.record_signals(name, n)
 
         prices = bars.close[-1]
+        market_open = rep.market_open = self._market_open(rep)
         if not self.lease_valid():
             # A standby only reads: no broker sync, no account state, no P&L row.
             if not self._standby_cycle_logged:
@@ -393,7 +400,7 @@ class Bot:
             intents = self.risk.plan(self.symbols, votes, voters, prices, acct.positions, acct.cash,
                                      kill_switch=limit_hit)
             rep.intents = len(intents)
-            if intents:
+            if intents and market_open:
                 self._execute(intents, rep)
                 acct = self.broker.account()
                 value = acct.value(price_map)
@@ -401,6 +408,24 @@ class Bot:
         rep.daily_pnl = value - day.start_value
         rep.positions_open = len(acct.positions)
         m.set_portfolio(value, rep.daily_pnl, rep.positions_open)
+
+    def _market_open(self, rep: CycleReport) -> bool:
+        """The market clock's answer, exported as _market_open. No orders while
+        closed, nor when the clock cannot be read (its reads are counted as
+        broker errors by the clock's own back-off)."""
+        try:
+            is_open = self.market_clock.is_open(self.clock())
+        except BrokerError as e:
+            rep.errors.append(f"market clock: {e}")
+            log.error("market clock unavailable: %s; no orders this cycle", e)
+            return False
+        self.metrics.market_open.set(1 if is_open else 0)
+        if not is_open and not self._closed_logged:
+            log.info("market closed for %s: signals only, no orders until it opens", self.cfg.name)
+        elif is_open and self._closed_logged:
+            log.info("market open for %s: trading", self.cfg.name)
+        self._closed_logged = not is_open
+        return is_open
 
     def _detect_fenced(self) -> None:
         """Orders the broker executed under an older epoch after it ended (only a

@@ -43,6 +43,7 @@ METRIC_SUFFIXES = (
     "leader_epoch",
     "is_primary",
     "daily_loss_limit_hit",
+    "market_open",
 )
 
 ERROR_TYPES = ("data", "redis", "db", "broker", "strategy", "lease", "internal")
@@ -127,6 +128,9 @@ class BotMetrics(_Exporter):
                                 registry=r)
         self.daily_loss_limit_hit = Gauge(f"{p}_daily_loss_limit_hit", "1 when the daily loss kill switch is on",
                                           registry=r)
+        # The alert rules watch market data only while this is 1 (no hard-coded session hours).
+        self.market_open = Gauge(f"{p}_market_open", "1 while the bot's market is open (always 1 for a 24/7 "
+                                 "market); no orders are sent while it is 0", registry=r)
         # Pre-create label children so every series exists from the first scrape
         # (an absent series breaks rate() panels and "absent()" alerts alike).
         for t in ERROR_TYPES:

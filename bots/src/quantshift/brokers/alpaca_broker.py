@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 
 from ..store import Database
 from ..venues.reports import VenueAccount, VenueOrder
 from ..venues.retry import RetryPolicy
 from ..venues.startup_errors import require_extra
+from ..venues.timestamps import parse_rfc3339
 from .base import OrderRequest
 from .remote import RemoteBroker
 
@@ -47,24 +47,6 @@ def _f(v, default=0.0) -> float:
         return default
 
 
-def _time(v) -> dt.datetime | None:
-    """An Alpaca RFC 3339 time ("2024-03-04T14:31:00.123456789Z") as tz-aware
-    UTC; None when absent or unreadable (never an exception: an order must not
-    turn into a parsing error)."""
-    if isinstance(v, dt.datetime):
-        t = v
-    elif isinstance(v, str) and v:
-        # fromisoformat before 3.11 reads neither "Z" nor nanoseconds: both normalised here.
-        text = re.sub(r"(\.\d{6})\d+", r"\1", v.strip()).replace("Z", "+00:00").replace("z", "+00:00")
-        try:
-            t = dt.datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    else:
-        return None
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
-
-
 def to_venue_order(d: dict) -> VenueOrder:
     status = _STATUS.get(str(d.get("status", "")).lower(), "ACCEPTED")
     filled = _f(d.get("filled_qty"))
@@ -77,7 +59,7 @@ def to_venue_order(d: dict) -> VenueOrder:
     return VenueOrder(client_order_id=d.get("client_order_id"), broker_order_id=str(d.get("id")) if d.get("id") else None,
                       symbol=str(d.get("symbol") or ""), side=str(d.get("side") or ""), qty=_f(d.get("qty")),
                       status=status, filled_qty=filled, avg_price=avg, fee=0.0, reason=reason,
-                      executed_at=_time(d.get("filled_at")) or _time(d.get("updated_at")))
+                      executed_at=parse_rfc3339(d.get("filled_at")) or parse_rfc3339(d.get("updated_at")))
 
 
 class AlpacaBroker(RemoteBroker):
