@@ -152,3 +152,47 @@ def test_bars_for_many_symbols_come_from_one_paginated_request_then_only_new_bar
     assert end - 120 <= start <= end + 60  # from the oldest "newest bar" held (MSFT may lack the last minute)
     assert int(nxt.ts[-1]) == end + 60 and int(nxt.ts[0]) == int(bars.ts[1])
     assert src.quote(["AAPL"], now)[0] == nxt.close[-1, 0]
+
+
+def test_a_split_replaces_the_cached_window_so_strategies_see_only_adjusted_prices(fake, redis_url, caplog):
+    import logging
+
+    from quantshift.marketdata import BarCache, MarketData
+    from quantshift.marketdata.cache import decode
+
+    now = [time.time()]
+    fake.session_open = int(now[0] // 60) * 60 - 400 * 60
+    syms = ["AAPL", "MSFT"]
+    src = AlpacaSource(syms, 60, api_key=fake.key, api_secret=fake.secret, base_url=fake.url)
+    src.retry = FAST
+    cache = BarCache(redis_url)
+    md = MarketData(src, cache, clock=lambda: now[0])
+    first = md.latest(syms, 300)
+    assert len(first.bars) == 300 and cache.client.exists(cache.key(src.name, 60, "AAPL"))
+    assert all(q["adjustment"] == "all" for _m, p, q in fake.requests if p == "/v2/stocks/bars")
+    a, m = first.bars.symbols.index("AAPL"), first.bars.symbols.index("MSFT")
+
+    fake.split("AAPL", 4)  # overnight, say: Alpaca's adjusted history of AAPL is a quarter of what it was
+    now[0] += 60
+    fake.requests.clear()
+    with caplog.at_level(logging.WARNING, logger="quantshift.marketdata.alpaca_bars"):
+        second = md.latest(syms, 300)
+
+    assert second.cache_hits == 0 and len(second.bars) == 300
+    want = np.array([[fake.bar("AAPL", int(t))[k] for k in "ohlc"] for t in second.bars.ts])
+    got = np.stack([second.bars.open[:, a], second.bars.high[:, a], second.bars.low[:, a],
+                    second.bars.close[:, a]], axis=1)
+    assert np.allclose(got, want)  # every bar of the window, not only the new one
+    assert np.allclose(second.bars.close[:-1, a], first.bars.close[1:, a] / 4, rtol=1e-3)
+    assert np.array_equal(second.bars.close[:-1, m], first.bars.close[1:, m])  # MSFT's window is kept
+    # One overlapping request for both, then AAPL's window read again whole (and nothing else).
+    reqs = [q for _m, p, q in fake.requests if p == "/v2/stocks/bars"]
+    assert reqs[0]["symbols"] == "AAPL,MSFT" and {q["symbols"] for q in reqs[1:]} == {"AAPL"} and len(reqs) >= 2
+    _last, _tf, ts, ohlcv = decode(cache.client.get(cache.key(src.name, 60, "AAPL")))
+    assert np.allclose(ohlcv[3], [fake.bar("AAPL", int(t))["c"] for t in ts])  # Redis holds the adjusted window
+    assert sum("adjusted history" in r.getMessage() for r in caplog.records) == 1
+    # The next cycle finds nothing revised: one small request.
+    now[0] += 60
+    fake.requests.clear()
+    md.latest(syms, 300)
+    assert len([p for _m, p, _q in fake.requests if p == "/v2/stocks/bars"]) == 1

@@ -260,6 +260,7 @@ class FakeAlpaca(FakeVenue):
         self.positions: dict[str, list[float]] = {}  # symbol -> [qty, avg]
         self.bars_page_size = 250
         self.bar_gaps: set[str] = set()
+        self.splits: dict[str, float] = {}
         self.order_tpl = recorded("alpaca", "order")
         self.account_tpl = recorded("alpaca", "account")
         self.position_tpl = recorded("alpaca", "position")
@@ -400,14 +401,25 @@ class FakeAlpaca(FakeVenue):
 
     # ------------------------------------------------------------- bars --
     def bar(self, sym: str, t: int) -> dict:
+        """One bar, split adjusted (adjustment=all): after split(sym, 4) every
+        bar of its history reads a quarter of the price, four times the volume."""
         seed = int(hashlib.sha256(sym.encode()).hexdigest()[:6], 16)
         base = 50 + seed % 400
-        c = round(base * (1 + 0.01 * math.sin(t / 600 + seed)), 2)
+        ratio = self.splits.get(sym, 1.0)
+        c = round(base * (1 + 0.01 * math.sin(t / 600 + seed)) / ratio, 4)
         return {"t": dt.datetime.fromtimestamp(t, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "o": round(c * 0.999, 2), "h": round(c * 1.002, 2), "l": round(c * 0.997, 2), "c": c,
-                "v": 1000 + (t // 60) % 97, "n": 10, "vw": c}
+                "o": round(c * 0.999, 4), "h": round(c * 1.002, 4), "l": round(c * 0.997, 4), "c": c,
+                "v": round((1000 + (t // 60) % 97) * ratio), "n": 10, "vw": c}
+
+    def split(self, sym: str, ratio: float) -> None:
+        """A corporate action: the adjusted history changes retroactively."""
+        with self.lock:
+            self.splits[sym] = self.splits.get(sym, 1.0) * ratio
 
     def bars(self, q: dict):
+        if q.get("adjustment") != "all":  # raw prices would show a split as a crash
+            return self.json({"code": 42210000, "message": f"fake: adjustment=all expected, got "
+                                                           f"{q.get('adjustment')!r}"}, 422)
         syms = q["symbols"].split(",")
         start = int(dt.datetime.fromisoformat(q["start"]).timestamp())
         end = int(dt.datetime.fromisoformat(q["end"]).timestamp())

@@ -3,8 +3,14 @@ paginated by alpaca-py through next_page_token, for all symbols at once.
 
 The first fetch covers enough calendar time to hold `n` bars of trading
 hours (nights, weekends and holidays have no bars); after that each cycle
-asks only for bars newer than the newest one already held. Bars are keyed by
+asks for the bars from the newest one already held on. Bars are keyed by
 their open time `t` (RFC 3339), as the rest of the engine expects.
+
+Prices are split and dividend adjusted (`adjustment=all`): signals must not
+see a 4:1 split as a 75 % crash. Adjusted history changes retroactively on a
+corporate action, so the held bar that each request overlaps is compared
+with its new reading: when it differs, that symbol's window is dropped and
+read again whole (the Redis cache is then overwritten with it by MarketData).
 """
 from __future__ import annotations
 
@@ -78,11 +84,13 @@ class AlpacaBarsSource:
     def latest_bar_ts(self, now: float) -> int:
         return (int(now // self.timeframe_seconds) - 1) * self.timeframe_seconds
 
-    def _request(self, symbols: list[str], start_ts: int, end_ts: int) -> int:
+    def _request(self, symbols: list[str], start_ts: int, end_ts: int) -> set[str]:
+        """Read bars into the window; returns the symbols whose held bars came back revised."""
+        from alpaca.data.enums import Adjustment
         from alpaca.data.requests import StockBarsRequest
 
         req = StockBarsRequest(symbol_or_symbols=symbols, timeframe=self.timeframe, start=_utc(start_ts),
-                               end=_utc(end_ts), feed=self.feed)
+                               end=_utc(end_ts), feed=self.feed, adjustment=Adjustment.ALL)
 
         def call():
             with self.telemetry.timed():
@@ -92,27 +100,35 @@ class AlpacaBarsSource:
                     raise alpaca_client.translate(e) from e
 
         raw = read_with_backoff(f"alpaca bars ({len(symbols)} symbols)", call, self.retry, self.telemetry)
-        got = 0
+        revised = set()
         for sym, rows in (raw or {}).items():
             for b in rows or ():
                 ts = int(dt.datetime.fromisoformat(str(b["t"]).replace("Z", "+00:00")).timestamp())
-                self.window.add(sym, ts, b["o"], b["h"], b["l"], b["c"], b["v"])
-                got += 1
-        return got
+                if self.window.add(sym, ts, b["o"], b["h"], b["l"], b["c"], b["v"]):
+                    revised.add(sym)
+        return revised
 
     def fetch(self, symbols: Sequence[str], end_ts: int, n: int) -> Bars:
         symbols = list(symbols)
         self.window.keep = max(self.window.keep, 2 * n)
+        span = calendar_span(self.timeframe_seconds, n)
         new = [s for s in symbols if s not in self._primed]
         if new:  # first time: one wide request (paginated) for all of them
-            self._request(new, end_ts - calendar_span(self.timeframe_seconds, n), end_ts)
+            self._request(new, end_ts - span, end_ts)
             self._primed.update(new)
         old = [s for s in symbols if s not in new]
         if old:
             last = [self.window.last_ts(s) for s in old]
-            since = min((t for t in last if t is not None), default=end_ts - calendar_span(self.timeframe_seconds, n))
+            since = min((t for t in last if t is not None), default=end_ts - span)
             if since < end_ts:
-                self._request(old, since + self.timeframe_seconds, end_ts)
+                # From the newest bar held, not after it: that overlap shows a revision.
+                revised = sorted(self._request(old, since, end_ts))
+                if revised:
+                    log.warning("alpaca bars: adjusted history of %s changed (split or dividend): reading their "
+                                "%d bars again", ", ".join(revised), n)
+                    for s in revised:
+                        self.window.drop(s)
+                    self._request(revised, end_ts - span, end_ts)
         self.window.trim()
         return self.window.bars(symbols, end_ts, n)
 

@@ -18,13 +18,26 @@ log = logging.getLogger(__name__)
 class BarWindow:
     """Recent bars per symbol (open time -> o, h, l, c, v), trimmed to `keep` bars."""
 
+    # Prices of a bar read again may differ by this much (relative) without
+    # counting as revised: float noise, not a corporate action.
+    rel_tol = 1e-4
+
     def __init__(self, timeframe_seconds: int, keep: int):
         self.tf = int(timeframe_seconds)
         self.keep = int(keep)
         self._bars: dict[str, dict[int, tuple[float, float, float, float, float]]] = {}
 
-    def add(self, symbol: str, ts: int, o: float, h: float, l: float, c: float, v: float) -> None:
-        self._bars.setdefault(symbol, {})[int(ts)] = (float(o), float(h), float(l), float(c), float(v))
+    def add(self, symbol: str, ts: int, o: float, h: float, l: float, c: float, v: float) -> bool:
+        """Store one bar; True when it replaced a held bar of the same open time
+        whose prices differ beyond rel_tol (adjusted history was revised)."""
+        bar = (float(o), float(h), float(l), float(c), float(v))
+        d = self._bars.setdefault(symbol, {})
+        old = d.get(int(ts))
+        d[int(ts)] = bar
+        return old is not None and any(not math.isclose(a, b, rel_tol=self.rel_tol) for a, b in zip(old[:4], bar[:4]))
+
+    def drop(self, symbol: str) -> None:
+        self._bars.pop(symbol, None)
 
     def trim(self) -> None:
         for s, d in self._bars.items():
