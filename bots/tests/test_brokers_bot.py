@@ -164,3 +164,29 @@ def test_no_orders_while_the_market_is_closed_and_trading_when_it_opens(bot, fak
     assert rep.market_open and rep.orders_sent > 0 and fake.count("POST", "/v2/orders") == rep.orders_sent
     assert _metric(bot, "market_open") == 1
     assert fake.count("GET", "/v2/clock") == 2  # one read per session change, not per cycle
+
+
+def test_orders_the_venue_keeps_open_are_canceled_at_their_max_age_and_their_symbols_trade_again(bot, fake):
+    import time
+
+    now = [time.time()]
+    bot.md.clock = lambda: now[0]  # a new bar whenever the test says so
+    bot.start(wait=False)
+    bot.heartbeat()
+    fake.plan = "hold"  # accepted and queued, never filled (sent outside the session, say)
+    first = bot.cycle()
+    assert first.orders_sent == 5 and first.orders_filled == 0
+    queued = {o["id"]: o["symbol"] for o in fake.venue_orders()}
+    now[0] += 60
+    assert bot.cycle().orders_sent == 0  # inside the max age: the open orders block their symbols
+    fake.plan = "fill"
+    bot.broker.order_max_age_seconds = 0.0
+    now[0] += 60
+    rep = bot.cycle()
+    assert {o["status"] for o in fake.venue_orders() if o["id"] in queued} == {"canceled"}
+    assert fake.count("DELETE", "/v2/orders/") == 5
+    with bot.db.transaction() as cur:
+        stored = orders.recent(cur, "equity")
+    assert sorted(o.status for o in stored) == ["CANCELED"] * 5 + ["FILLED"] * rep.orders_filled
+    # the same symbols trade again in the same cycle
+    assert rep.orders_filled > 0 and {o.symbol for o in stored if o.status == "FILLED"} <= set(queued.values())

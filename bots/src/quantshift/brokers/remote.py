@@ -48,7 +48,7 @@ class RemoteBroker:
     coid_max_len = 64
     self_timed = True  # every HTTP call is observed in api_latency_seconds here, not around submit()
     unknown_grace_seconds = 60.0  # a PENDING/UNKNOWN order not found after this long never reached the venue
-    order_max_age_seconds = 300.0  # a working order older than this is canceled by sync() (broker.order_max_age_seconds)
+    order_max_age_seconds = 300.0  # a working order older than this is canceled by sync() (config: broker.*)
 
     def __init__(self, db: Database, account: str, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] | None = None):
