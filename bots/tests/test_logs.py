@@ -58,6 +58,20 @@ def test_bound_fields_reach_every_record_and_the_epoch_is_read_when_logging(boun
     assert (r.EPOCH, r.CLIENT_ORDER_ID, r.ACCOUNT) == ("2", "qs-equity-e2-00ff00ff", "equity")
 
 
+def test_every_line_logged_while_an_order_is_worked_on_carries_its_fields(bound):
+    bound.bind(account="equity")
+    log = logging.getLogger("quantshift.brokers.remote")
+    with logs.order("qs-equity-e1-0123abcd", "AAPL"):
+        inner = _record(log, "lookup failed")
+        with logs.order("qs-equity-e1-ffff0000", "MSFT"):  # nested: the inner order wins
+            nested = _record(log, "other")
+        back = _record(log, "after")
+    outside = _record(log, "no order")
+    assert (inner.CLIENT_ORDER_ID, inner.SYMBOL, inner.ACCOUNT) == ("qs-equity-e1-0123abcd", "AAPL", "equity")
+    assert (nested.CLIENT_ORDER_ID, back.CLIENT_ORDER_ID) == ("qs-equity-e1-ffff0000", "qs-equity-e1-0123abcd")
+    assert not hasattr(outside, "CLIENT_ORDER_ID") and outside.ACCOUNT == "equity"
+
+
 def test_a_failing_epoch_reader_costs_the_field_not_the_line(bound):
     bound.bind(account="crypto", epoch=lambda: 1 / 0)
     r = _record(logging.getLogger("test.logs.fail"), "still logged")

@@ -7,8 +7,10 @@ operator can filter on:
     journalctl -u quantshift-equity ACCOUNT=equity CLIENT_ORDER_ID=qs-equity-e3-...
 
 The process-wide fields (ACCOUNT, HOST, EPOCH) are bound once by the component
-(`bind`); the per-event ones (CLIENT_ORDER_ID, SYMBOL, and EPOCH where the
-event is about another epoch) are passed at the log call with `fields(...)`.
+(`bind`). An order's fields (CLIENT_ORDER_ID, SYMBOL) reach every line logged
+while it is being worked on (`with order(coid, symbol):`), the broker adapters'
+and retries' lines included; a single call can pass its own with `fields(...)`
+(e.g. EPOCH of an older epoch's order).
 Outside systemd - a terminal, `--once`, tests - the lines stay plain text on
 stdout. systemd-python comes from Debian's python3-systemd on the hosts (the
 role links it into the venv); where it is missing, plain lines go to the
@@ -16,10 +18,12 @@ journal unchanged and one warning says the fields are off.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import sys
-from typing import Callable
+from typing import Callable, Iterator
 
 # The journal fields this package sets; journald accepts upper-case names only.
 FIELDS = ("ACCOUNT", "HOST", "EPOCH", "CLIENT_ORDER_ID", "SYMBOL")
@@ -41,8 +45,22 @@ def fields(**values) -> dict:
     return {"extra": out}
 
 
+_order: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("quantshift_order", default=None)
+
+
+@contextlib.contextmanager
+def order(client_order_id: str, symbol: str | None = None) -> Iterator[None]:
+    """Every record logged inside the block carries the order's fields."""
+    token = _order.set(fields(client_order_id=client_order_id, symbol=symbol)["extra"])
+    try:
+        yield
+    finally:
+        _order.reset(token)
+
+
 class _Bound(logging.Filter):
-    """Adds the process-wide fields to every record that does not carry its own."""
+    """Adds the current order's and the process-wide fields to every record that
+    does not carry its own."""
 
     def __init__(self):
         super().__init__()
@@ -50,6 +68,9 @@ class _Bound(logging.Filter):
         self.dynamic: dict[str, Callable[[], object]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in (_order.get() or {}).items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
         for name, value in self.static.items():
             if not hasattr(record, name):
                 setattr(record, name, value)
