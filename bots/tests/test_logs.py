@@ -108,3 +108,12 @@ def test_under_systemd_without_systemd_python_plain_lines_go_on_with_one_warning
     assert out.read_text().splitlines() == [
         "WARNING quantshift: python3-systemd is not importable: journal entries carry no ACCOUNT/CLIENT_ORDER_ID "
         "fields"]
+
+
+def test_commands_answering_on_stdout_log_to_the_journal_only_where_there_is_one(tmp_path):
+    # quantshift-ha prints JSON for the playbooks: without a journal its log stays off stdout.
+    code = ("import logging, sys; from quantshift import logs;"
+            f"print(logs.also_to_journal('quantshift-ha', socket_path={str(tmp_path / 'none')!r}));"
+            "logging.getLogger('quantshift.failover.switchover').info('handed over')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "False\n" and out.stderr == ""

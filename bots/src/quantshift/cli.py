@@ -384,6 +384,11 @@ def ha_main(argv: list[str] | None = None) -> int:
     from .store import Database, DatabaseUnavailable
 
     cfg, m = _load(args.config, load_config)
+    # stdout is the JSON answer the playbooks read: the events go to the journal only.
+    from .logs import also_to_journal, bind
+
+    bind(host=cfg.host_id)
+    also_to_journal("quantshift-ha", cfg.log_level)
     db = Database.from_config(m.database, application_name=f"quantshift-ha-{cfg.host_id}")
     try:
         if args.cmd == "state":

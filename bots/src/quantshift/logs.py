@@ -134,3 +134,18 @@ def setup(level: str = "INFO", *, identifier: str = "quantshift", env=os.environ
         logging.getLogger("quantshift").warning(
             "python3-systemd is not importable: journal entries carry no ACCOUNT/CLIENT_ORDER_ID fields")
     return target
+
+
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+
+
+def also_to_journal(identifier: str, level: str = "INFO", socket_path: str = JOURNAL_SOCKET) -> bool:
+    """For commands whose stdout is their answer (quantshift-ha prints JSON for the
+    playbooks): their events go to the host's journal with fields, nothing to
+    stdout. False where there is no journal or no systemd-python."""
+    handler = journal_handler(identifier) if os.path.exists(socket_path) else None
+    if handler is None:
+        return False
+    handler.addFilter(_bound)
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
+    return True

@@ -423,6 +423,10 @@ def test_8_planned_switchover_and_back_lose_no_redis_key_and_never_overlap():
         ansible_playbook("playbooks/failover.yml")
         trading_on("ct101")
         TIMINGS.add("planned switchover ct100 -> ct101 (playbook)", time.monotonic() - t0, "(goal <= 20 s)")
+        for account, (_, epoch) in leases().items():  # quantshift-ha logged the handover on the new holder
+            lines = [e["MESSAGE"] for e in journal("ct101", "SYSLOG_IDENTIFIER=quantshift-ha", f"ACCOUNT={account}",
+                                                   f"EPOCH={epoch}")]
+            assert lines == [f"handed the lease of {account} from ct100 to ct101 at epoch {epoch}"], lines
         t0 = time.monotonic()
         restore_ct100(after_outage=False)
         TIMINGS.add("planned failback ct101 -> ct100 (playbook)", time.monotonic() - t0, "(goal <= 20 s)")
