@@ -3,11 +3,16 @@ Python build the same names and configs and check the same things.
 - naming (bots/src/quantshift/naming.py): unit names, config paths;
 - trading_mode (bots/src/quantshift/trading_mode.py): a bot's broker and market data
   for its mode, and the broker keys that needs;
+- alert rules' runbook paths made links (prometheus role);
 - and the one `validate:` command every role's unit template uses (systemd-analyze verify).
 The control node's venv has the package installed."""
 from __future__ import annotations
 
+import re
+
 from quantshift import naming, trading_mode
+
+_RUNBOOK_URL = re.compile(r'^(\s*runbook_url:\s*["\']?)(?=docs/)', re.M)
 
 
 def _trading_modes(instances, bases, modes, default_mode, market_data="venue", allow_live=False):
@@ -31,12 +36,21 @@ def _unit_verify(unit_name: str) -> str:
             f"rc=$?; rm -rf \"$d\"; exit $rc'")
 
 
+def _runbook_links(rules_text: str, base_url: str) -> str:
+    """A rules file's runbook_url paths (docs/...) as links under base_url, where the
+    team browses this repository; unchanged when base_url is empty."""
+    if not base_url:
+        return rules_text
+    return _RUNBOOK_URL.sub(lambda m: m.group(1) + base_url.rstrip("/") + "/", rules_text)
+
+
 class FilterModule:
     def filters(self):
         return {
             "quantshift_unit": naming.unit,
             "quantshift_config_path": naming.config_path,
             "quantshift_unit_verify": _unit_verify,
+            "quantshift_runbook_links": _runbook_links,
             "quantshift_trading_modes": _trading_modes,
             "quantshift_key_problems": trading_mode.key_problems,
             "quantshift_extras": trading_mode.extras,

@@ -109,6 +109,7 @@ def test_live_trading_with_its_confirmation_and_a_live_key_passes(tmp_path):
     ("failover_monitor_watchdog_sec=100", "watchdog_sec (100) >= ready_timeout_seconds (120) + 60"),
     ("prometheus_scrape_interval=15", "scrape interval like 15s (got 15)"),
     ("alertmanager_group_wait=soon", "durations like 30s, 5m, 4h (group_wait soon"),
+    ("prometheus_runbook_base_url=git.example.org/ops", "prometheus_runbook_base_url: must be empty or an http(s) URL"),
     ('{"quantshift_bot_instances": [{"name": "equity", "metrics_port": 9200, "base_config": "missing.yaml"}]}',
      "base_config present in roles/quantshift_bot/files/base_configs"),
 ])

@@ -17,7 +17,7 @@ from .helpers import sample, scrape
 
 def _script(name: str) -> list[str]:
     fn = {"quantshift-bot": "bot_main", "quantshift-status": "status_main", "quantshift-lease": "lease_main",
-          "quantshift-db": "db_main"}[name]
+          "quantshift-db": "db_main", "quantshift-risk": "risk_main"}[name]
     return [sys.executable, "-c", f"import sys; from quantshift.cli import {fn}; sys.exit({fn}(sys.argv[1:]))"]
 
 
@@ -130,3 +130,56 @@ def test_migrate_json_reports_the_verdict(tmp_path, pg_dsn, redis_url):
     v1, v2 = json.loads(first.stdout), json.loads(again.stdout)
     assert v1["changed"] and v1["applied"] == [1, 2] and v1["schema"] == 2 and v1["privileges"] is None
     assert not v2["changed"] and v2["applied"] == [] and v2["summary"].startswith("migrations applied now: none")
+
+
+def _daily_pnl(dsn):
+    import psycopg2
+
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute("SELECT start_value::float8, last_value::float8, limit_hit FROM daily_pnl WHERE account = 'equity'")
+        row = cur.fetchone()
+        cur.execute("SELECT event, to_holder, epoch, detail FROM failover_events WHERE event = 'kill_switch_reset'")
+        return row, cur.fetchall()
+
+
+def test_the_kill_switch_is_reset_only_from_the_lease_holder_and_restarts_the_day(tmp_path, migrated_dsn,
+                                                                                   redis_url):
+    from quantshift.store import Database, daily_pnl, leader_lease
+    from quantshift.store.fencing import Fence
+
+    primary = _config(tmp_path, migrated_dsn, redis_url)
+    (tmp_path / "standby").mkdir()
+    standby = _config(tmp_path / "standby", migrated_dsn, redis_url, host_id="ct101")
+    assert run("quantshift-lease", "--config", primary, "init", "--holder", "ct100").returncode == 0
+    r = run("quantshift-risk", "--config", primary, "reset-kill-switch", "--reason", "checked the fills")
+    assert r.returncode == 1 and r.stderr.strip() == "quantshift-risk: equity: the kill switch is not set today; " \
+                                                     "nothing changed"
+    # The holder's day: started at 100k, down 4% with the switch latched.
+    db = Database(migrated_dsn)
+    with db.transaction() as cur:
+        epoch = leader_lease.current(cur, "equity").epoch
+    db.fence = Fence("equity", "ct100", epoch, 0.0)
+    with db.transaction() as cur:
+        day = daily_pnl.update(cur, "equity", 100_000.0)
+        daily_pnl.update(cur, "equity", 96_000.0)
+        daily_pnl.set_limit_hit(cur, "equity", day.day)
+    db.close()
+    before = _daily_pnl(migrated_dsn)
+    assert before == ((100_000.0, 96_000.0, True), [])
+
+    r = run("quantshift-risk", "--config", standby, "reset-kill-switch", "--reason", "from the wrong host")
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "quantshift-risk: equity: run this on the lease holder; the lease is held by ct100 (epoch 1), "
+        "this host is ct101"]
+    assert _daily_pnl(migrated_dsn) == before
+    r = run("quantshift-risk", "--config", primary, "reset-kill-switch", "--reason", "  ")
+    assert r.returncode == 2 and _daily_pnl(migrated_dsn) == before
+
+    r = run("quantshift-risk", "--config", primary, "reset-kill-switch", "--reason", "checked the fills")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("equity: kill switch reset for ") and "restarts at 96,000.00 (was 100,000.00, " \
+                                                                      "loss -4,000.00)" in r.stdout
+    row, events = _daily_pnl(migrated_dsn)
+    assert row == (96_000.0, 96_000.0, False)
+    assert [(e, h, ep) for e, h, ep, _ in events] == [("kill_switch_reset", "ct100", 1)]
+    assert json.loads(events[0][3])["reason"] == "checked the fills"

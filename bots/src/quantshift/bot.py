@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
+from . import __version__, logs
 from .brokers import AlpacaBroker, BrokerError, CcxtBroker, OrderRequest, SimBroker
 from .config import BotConfig
 from .host_lock import HostLock
@@ -106,6 +106,8 @@ class Bot:
         self.stop_event = threading.Event()
         self.lease = LeaseHolder(self.db, cfg.name, cfg.host_id, cfg.lease_ttl_seconds, cfg.lease_safety_margin_seconds,
                                  auto_init=cfg.lease_auto_init, config_hint=cfg.source_path or "FILE")
+        # Every journal entry of this process names the account, host and current epoch.
+        logs.bind(account=cfg.name, host=cfg.host_id, epoch=lambda: self.lease.epoch)
         # A network order may take up to the broker timeout: it is sent only with
         # that much lease left (the sim broker settles inside a fenced transaction).
         self.send_budget = 0.0 if cfg.broker.kind == "sim" else cfg.broker.timeout_seconds
@@ -436,8 +438,9 @@ class Bot:
         for f in detect(self.epoch):
             self.metrics.fenced_orders.inc()
             log.critical("ALERT fenced order %s (epoch %s) executed at the broker after epoch %d began: %s %g %s; "
-                         "position adopted from the broker (runbook: docs/DECISIONS.md)", f.client_order_id,
-                         f.order_epoch, self.epoch, f.side, f.filled_qty, f.symbol)
+                         "position adopted from the broker (runbook: docs/runbooks/fenced-order.md)",
+                         f.client_order_id, f.order_epoch, self.epoch, f.side, f.filled_qty, f.symbol,
+                         **logs.fields(client_order_id=f.client_order_id, symbol=f.symbol, epoch=f.order_epoch))
 
     def _execute(self, intents, rep: CycleReport) -> None:
         cfg, m = self.cfg, self.metrics
@@ -452,13 +455,15 @@ class Bot:
             if it.symbol in busy:
                 # Never a second order while one is open or its outcome unknown.
                 log.warning("%s %s not sent: an order for %s is still open or unresolved", it.side, it.symbol,
-                            it.symbol)
+                            it.symbol, **logs.fields(symbol=it.symbol))
                 continue
             epoch = self.epoch
             coid = self.broker.new_client_order_id(cfg.name, epoch)
             with self.db.transaction() as cur:
                 orders.create_pending(cur, client_order_id=coid, account=cfg.name, host_id=cfg.host_id, epoch=epoch,
                                       symbol=it.symbol, side=it.side, qty=it.qty, strategy=it.strategy)
+            story = logs.fields(client_order_id=coid, symbol=it.symbol)
+            log.info("order %s: %s %s %g (%s)", coid, it.side, it.symbol, it.qty, it.strategy, **story)
             # Re-check right before sending: the lease may have lapsed during the insert.
             if not may_send():
                 with self.db.transaction() as cur:
@@ -475,7 +480,7 @@ class Bot:
                 m.record_error("broker")
                 m.record_order(it.side, "UNKNOWN")
                 rep.errors.append(f"broker: {e}")
-                log.error("order %s %s %s: outcome unknown: %s", coid, it.side, it.symbol, e)
+                log.error("order %s %s %s: outcome unknown: %s", coid, it.side, it.symbol, e, **story)
                 try:
                     with self.db.transaction() as cur:
                         orders.set_status(cur, coid, "UNKNOWN", error=str(e)[:500])
@@ -487,9 +492,9 @@ class Bot:
             if res.status == "FILLED":
                 rep.orders_filled += 1
                 log.info("filled %s %s %g @ %.4f fee %.2f (%s, %s)", it.side, it.symbol, res.filled_qty,
-                         res.avg_price, res.fee, it.strategy, coid)
+                         res.avg_price, res.fee, it.strategy, coid, **story)
             elif res.status == "REJECTED":
-                log.warning("rejected %s %s %g: %s (%s)", it.side, it.symbol, it.qty, res.error, coid)
+                log.warning("rejected %s %s %g: %s (%s)", it.side, it.symbol, it.qty, res.error, coid, **story)
         if rep.orders_blocked:
             log.warning("%d order(s) not sent: not enough lease left for %s", rep.orders_blocked, cfg.name)
 

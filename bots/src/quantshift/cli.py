@@ -1,4 +1,4 @@
-"""Console scripts: quantshift-bot, quantshift-status, quantshift-lease, quantshift-db.
+"""Console scripts: quantshift-bot, quantshift-status, quantshift-lease, quantshift-risk, quantshift-db.
 
 A bad config prints ONE line on stderr and exits 78 (EX_CONFIG), which the
 systemd units list in RestartPreventExitStatus: no restart storm.
@@ -17,10 +17,10 @@ from .config import EX_CONFIG, ConfigError
 log = logging.getLogger("quantshift")
 
 
-def _setup_logging(level: str = "INFO") -> None:
-    # Plain lines: journald adds timestamps and the unit name.
-    logging.basicConfig(stream=sys.stdout, level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(levelname)s %(name)s: %(message)s", force=True)
+def _setup_logging(level: str = "INFO", identifier: str = "quantshift") -> None:
+    from .logs import setup
+
+    setup(level, identifier=identifier)
 
 
 def _load(path: str, loader=None):
@@ -50,7 +50,7 @@ def bot_main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: ok (account {cfg.name}, {len(cfg.symbols)} symbols, broker {cfg.broker.kind}, "
               f"data {cfg.marketdata.source})")
         return 0
-    _setup_logging(cfg.log_level)
+    _setup_logging(cfg.log_level, f"quantshift-{cfg.name}")
     from .runtime import tune_malloc
 
     tune_malloc()
@@ -204,6 +204,67 @@ def lease_main(argv: list[str] | None = None) -> int:
         db.close()
 
 
+# ------------------------------------------------------------ quantshift-risk --
+
+def reset_kill_switch(cfg, reason: str) -> str:
+    """Reset today's daily-loss kill switch of cfg's account, from the host that
+    holds its lease (the write passes the ledger fence like the bot's own); a
+    failover_events row keeps who and why. Returns the one line to print;
+    raises ValueError with the one line of a refusal."""
+    from .store import daily_pnl, failover_events, leader_lease
+    from .store.fencing import Fence
+
+    db = _db(cfg)
+    try:
+        with db.transaction() as cur:
+            lease = leader_lease.current(cur, cfg.name)
+        if lease is None or lease.holder != cfg.host_id or lease.remaining_seconds <= cfg.lease_safety_margin_seconds:
+            holder = "nobody" if lease is None else f"{lease.holder} (epoch {lease.epoch}" + (
+                ", expired)" if lease.expired else ")")
+            raise ValueError(f"{cfg.name}: run this on the lease holder; the lease is held by {holder}, "
+                             f"this host is {cfg.host_id}")
+        db.fence = Fence(cfg.name, cfg.host_id, lease.epoch, cfg.lease_safety_margin_seconds)
+        with db.transaction() as cur:
+            done = daily_pnl.reset(cur, cfg.name)
+            if done is None:
+                raise ValueError(f"{cfg.name}: the kill switch is not set today; nothing changed")
+            before, after = done
+            failover_events.record(cur, "kill_switch_reset", account=cfg.name, to_holder=cfg.host_id,
+                                   epoch=lease.epoch, detail=json.dumps({
+                                       "reason": reason, "day": str(before.day), "start_value": before.start_value,
+                                       "last_value": before.last_value}))
+    finally:
+        db.close()
+    return (f"{cfg.name}: kill switch reset for {before.day} (epoch {lease.epoch}); the day restarts at "
+            f"{after.start_value:,.2f} (was {before.start_value:,.2f}, loss {before.pnl:+,.2f}); "
+            f"entries resume at the next cycle")
+
+
+def risk_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="quantshift-risk", description="Operator actions on the risk limits.")
+    _config_arg(p)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pr = sub.add_parser("reset-kill-switch", help="resume entries today after the daily loss limit stopped them "
+                                                  "(run on the lease holder)")
+    pr.add_argument("--reason", required=True, help="why, kept in failover_events")
+    args = p.parse_args(argv)
+    if not args.reason.strip():
+        print("quantshift-risk: --reason must say why", file=sys.stderr)
+        return 2
+    cfg = _load(args.config)
+    from .store import DatabaseUnavailable
+    from .store.fencing import Fenced
+
+    try:
+        print(reset_kill_switch(cfg, args.reason.strip()))
+        return 0
+    except DatabaseUnavailable as e:
+        return _fail_db(e)
+    except (ValueError, Fenced) as e:
+        print(f"quantshift-risk: {e}", file=sys.stderr)
+        return 1
+
+
 # -------------------------------------------------------------- quantshift-db --
 
 def db_main(argv: list[str] | None = None) -> int:
@@ -272,7 +333,7 @@ def failover_monitor_main(argv: list[str] | None = None) -> int:
     from .failover.monitor_config import load_config
 
     cfg, monitored = _load(args.config, load_config)
-    _setup_logging(cfg.log_level)
+    _setup_logging(cfg.log_level, "quantshift-failover-monitor")
     try:
         monitor = FailoverMonitor(cfg, monitored)
     except OSError as e:
@@ -323,6 +384,11 @@ def ha_main(argv: list[str] | None = None) -> int:
     from .store import Database, DatabaseUnavailable
 
     cfg, m = _load(args.config, load_config)
+    # stdout is the JSON answer the playbooks read: the events go to the journal only.
+    from .logs import also_to_journal, bind
+
+    bind(host=cfg.host_id)
+    also_to_journal("quantshift-ha", cfg.log_level)
     db = Database.from_config(m.database, application_name=f"quantshift-ha-{cfg.host_id}")
     try:
         if args.cmd == "state":

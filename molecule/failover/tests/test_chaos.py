@@ -143,6 +143,27 @@ def test_0_lab_starts_with_ct100_trading_and_ct101_replicating():
             h, MONITOR_PORT, "quantshift_failover_monitor_db_up") == 1, 15)
 
 
+def journal(host: str, *matches: str) -> list[dict]:
+    """The journal entries on host matching every FIELD=value (journalctl's AND)."""
+    out = ssh(host, "journalctl --no-pager -o json " + " ".join(matches), check=False)
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_0_an_orders_whole_story_is_found_in_the_journal_by_its_client_order_id():
+    """quantshift.logs: every order event carries ACCOUNT, HOST, EPOCH,
+    CLIENT_ORDER_ID and SYMBOL as journal fields on the host that traded it."""
+    for account, unit in zip(ACCOUNTS, BOT_UNITS):
+        coid, host, epoch, symbol = wait_until(f"an order of {account} in the ledger", lambda a=account: (sql(
+            f"SELECT client_order_id, host_id, epoch, symbol FROM orders WHERE account = '{a}' "
+            "ORDER BY created_at DESC LIMIT 1") or [None])[0], 180)
+        story = wait_until(f"{coid} in {host}'s journal", lambda: journal(
+            host, f"_SYSTEMD_UNIT={unit}", f"ACCOUNT={account}", f"CLIENT_ORDER_ID={coid}"), 30)
+        messages = [e["MESSAGE"] for e in story]
+        assert any(m.startswith(f"order {coid}: ") for m in messages), messages
+        assert all((e["HOST"], e["EPOCH"], e["SYMBOL"]) == (host, epoch, symbol) for e in story), story
+        assert journal(host, f"_SYSTEMD_UNIT={unit}", "ACCOUNT=nobody") == []  # the match can fail
+
+
 def test_1_killed_bot_is_restarted_by_systemd_without_failover():
     before = leases()
     restarts = int(unit_show("ct100", BOT_UNITS[0], "NRestarts"))
@@ -341,6 +362,10 @@ def test_3_stopped_primary_container_fails_over_end_to_end(alerts):
     with host_lost("ct100", "ct101", "container stop -> standby bots PRIMARY"):
         event = [a for a in alerts if a["event"] == "failover"][-1]
         TIMINGS.add("promotion phase (lease + redis + bots READY)", event["duration_seconds"], "(goal <= 3 s)")
+        for account, epoch in event["epochs"].items():  # the takeover, found by account and epoch
+            lines = [e["MESSAGE"] for e in journal("ct101", f"_SYSTEMD_UNIT={MONITOR_UNIT}", f"ACCOUNT={account}",
+                                                   f"EPOCH={epoch}")]
+            assert any(m.startswith(f"took the lease of {account} from ct100 at epoch {epoch}") for m in lines), lines
         assert redis.Redis(host=ADDRESSES["ct101"], password=redis_password()).info("replication")["role"] == "master"
     back("ct100")
     site_yml_keeps_ct101_primary()
@@ -398,6 +423,10 @@ def test_8_planned_switchover_and_back_lose_no_redis_key_and_never_overlap():
         ansible_playbook("playbooks/failover.yml")
         trading_on("ct101")
         TIMINGS.add("planned switchover ct100 -> ct101 (playbook)", time.monotonic() - t0, "(goal <= 20 s)")
+        for account, (_, epoch) in leases().items():  # quantshift-ha logged the handover on the new holder
+            lines = [e["MESSAGE"] for e in journal("ct101", "SYSLOG_IDENTIFIER=quantshift-ha", f"ACCOUNT={account}",
+                                                   f"EPOCH={epoch}")]
+            assert lines == [f"handed the lease of {account} from ct100 to ct101 at epoch {epoch}"], lines
         t0 = time.monotonic()
         restore_ct100(after_outage=False)
         TIMINGS.add("planned failback ct101 -> ct100 (playbook)", time.monotonic() - t0, "(goal <= 20 s)")

@@ -33,6 +33,7 @@ import threading
 import time
 from typing import Callable
 
+from .. import logs
 from ..metrics import MonitorMetrics
 from ..store import failover_events, heartbeat, leader_lease, monitor_checks
 from ..store.db import Database, DatabaseUnavailable
@@ -51,6 +52,7 @@ class FailoverMonitor:
                  alert: Callable[[dict], object] | None = None, notifier: Notifier | None = None):
         self.cfg = cfg
         self.m = monitored
+        logs.bind(host=cfg.host_id)
         self.db = db or Database.from_config(monitored.database, application_name=f"quantshift-monitor-{cfg.host_id}")
         self.services = services or Systemd()
         self.metrics = metrics or MonitorMetrics(cfg.metrics_port, cfg.metrics_bind)
@@ -153,6 +155,8 @@ class FailoverMonitor:
                     self.metrics.failovers.labels(account=account, result="failed").inc()
                     continue
                 epochs[account] = lease.epoch
+                log.warning("took the lease of %s from %s at epoch %d", account, old, lease.epoch,
+                            **logs.fields(account=account, epoch=lease.epoch))
             for account in unfinished:
                 epochs[account] = obs.epochs[account]  # taken here earlier: observed this check
             mine = [a for a in self.m.accounts if (c := ll.current(a)) is not None and c.holder == me]
@@ -202,6 +206,8 @@ class FailoverMonitor:
         for account in accounts:
             self.metrics.failovers.labels(account=account, result=result).inc()
             self.metrics.last_duration.labels(account=account).set(total)
+            log.warning("failover of %s %s -> %s at epoch %d: %s in %.2f s", account, old, me, epochs[account],
+                        result, total, **logs.fields(account=account, epoch=epochs[account]))
         log.warning("failover of %s %s -> %s %s in %.2f s (steps %s, redis %s)", accounts, old, me, result, total,
                     payload["steps"], redis_detail)
         return "failover_" + result

@@ -6,13 +6,17 @@ lives here only.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
+from .. import logs
 from ..store import heartbeat, leader_lease
 from ..store.db import Database
 from . import redis_role
 from .monitor_config import MonitorConfig, Monitored
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -137,6 +141,8 @@ def hand_over(m: Monitored, db: Database, from_host: str, to_host: str, *, force
             raise RuntimeError(f"lease {account} is held by {current.holder if current else 'nobody'}, "
                                f"not {from_host}: refusing to hand it over")
         result[account] = f"changed (epoch {lease.epoch})"
+        log.warning("handed the lease of %s from %s to %s at epoch %d", account, from_host, to_host, lease.epoch,
+                    **logs.fields(account=account, epoch=lease.epoch))
     return result
 
 

@@ -30,3 +30,20 @@ def update(cur, account: str, value: float) -> DailyPnl:
 def set_limit_hit(cur, account: str, day: dt.date) -> None:
     cur.execute("UPDATE daily_pnl SET limit_hit = true, updated_at = now() WHERE account = %s AND day = %s",
                 (account, day))
+
+
+def reset(cur, account: str) -> tuple[DailyPnl, DailyPnl] | None:
+    """An operator's early reset of today's latched kill switch: entries resume,
+    and the day starts again from the last recorded value (with the old start
+    the same loss would trip it again at the next cycle). Returns (before,
+    after), or None when today's switch is not set. A ledger write: only the
+    lease holder's fence lets it through."""
+    cur.execute("""SELECT day, start_value::float8, last_value::float8, limit_hit FROM daily_pnl
+                   WHERE account = %s AND day = (now() AT TIME ZONE 'UTC')::date FOR UPDATE""", (account,))
+    row = cur.fetchone()
+    if row is None or not row[3]:
+        return None
+    cur.execute("""UPDATE daily_pnl SET limit_hit = false, start_value = last_value, updated_at = now()
+                   WHERE account = %s AND day = %s
+                   RETURNING day, start_value::float8, last_value::float8, limit_hit""", (account, row[0]))
+    return DailyPnl(*row), DailyPnl(*cur.fetchone())
