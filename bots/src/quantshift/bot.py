@@ -443,7 +443,7 @@ class Bot:
                          **logs.fields(client_order_id=f.client_order_id, symbol=f.symbol, epoch=f.order_epoch))
 
     def _execute(self, intents, rep: CycleReport) -> None:
-        cfg, m = self.cfg, self.metrics
+        cfg = self.cfg
         with self.db.transaction() as cur:
             busy = {o.symbol for o in orders.open_orders(cur, cfg.name)}
         may_send = self._may_send
@@ -462,41 +462,48 @@ class Bot:
             with self.db.transaction() as cur:
                 orders.create_pending(cur, client_order_id=coid, account=cfg.name, host_id=cfg.host_id, epoch=epoch,
                                       symbol=it.symbol, side=it.side, qty=it.qty, strategy=it.strategy)
-            story = logs.fields(client_order_id=coid, symbol=it.symbol)
-            log.info("order %s: %s %s %g (%s)", coid, it.side, it.symbol, it.qty, it.strategy, **story)
-            # Re-check right before sending: the lease may have lapsed during the insert.
-            if not may_send():
-                with self.db.transaction() as cur:
-                    orders.set_status(cur, coid, "CANCELED", error="lease too short to send")
-                rep.orders_blocked += 1
-                continue
-            try:
-                with self._api_timer(self.broker):
-                    res = self.broker.submit(OrderRequest(coid, it.symbol, it.side, it.qty), may_send=may_send)
-            except Fenced:
-                raise  # the ledger refused the outcome: stand down (cycle())
-            except Exception as e:
-                # Unknown outcome: never resend; reconciliation resolves it by client order id.
-                m.record_error("broker")
-                m.record_order(it.side, "UNKNOWN")
-                rep.errors.append(f"broker: {e}")
-                log.error("order %s %s %s: outcome unknown: %s", coid, it.side, it.symbol, e, **story)
-                try:
-                    with self.db.transaction() as cur:
-                        orders.set_status(cur, coid, "UNKNOWN", error=str(e)[:500])
-                except (DatabaseUnavailable, Fenced):
-                    pass  # the next holder's reconciliation resolves it by client order id
-                continue
-            rep.orders_sent += 1
-            m.record_order(it.side, res.status)
-            if res.status == "FILLED":
-                rep.orders_filled += 1
-                log.info("filled %s %s %g @ %.4f fee %.2f (%s, %s)", it.side, it.symbol, res.filled_qty,
-                         res.avg_price, res.fee, it.strategy, coid, **story)
-            elif res.status == "REJECTED":
-                log.warning("rejected %s %s %g: %s (%s)", it.side, it.symbol, it.qty, res.error, coid, **story)
+            # Every line logged while this order is worked on (here, in the broker
+            # adapter, in its retries) carries its client order id and symbol.
+            with logs.order(coid, it.symbol):
+                self._send(it, coid, rep, may_send)
         if rep.orders_blocked:
             log.warning("%d order(s) not sent: not enough lease left for %s", rep.orders_blocked, cfg.name)
+
+    def _send(self, it, coid: str, rep: CycleReport, may_send) -> None:
+        """One planned order, already PENDING in the ledger: sent once, outcome recorded."""
+        m = self.metrics
+        log.info("order %s: %s %s %g (%s)", coid, it.side, it.symbol, it.qty, it.strategy)
+        # Re-check right before sending: the lease may have lapsed during the insert.
+        if not may_send():
+            with self.db.transaction() as cur:
+                orders.set_status(cur, coid, "CANCELED", error="lease too short to send")
+            rep.orders_blocked += 1
+            return
+        try:
+            with self._api_timer(self.broker):
+                res = self.broker.submit(OrderRequest(coid, it.symbol, it.side, it.qty), may_send=may_send)
+        except Fenced:
+            raise  # the ledger refused the outcome: stand down (cycle())
+        except Exception as e:
+            # Unknown outcome: never resend; reconciliation resolves it by client order id.
+            m.record_error("broker")
+            m.record_order(it.side, "UNKNOWN")
+            rep.errors.append(f"broker: {e}")
+            log.error("order %s %s %s: outcome unknown: %s", coid, it.side, it.symbol, e)
+            try:
+                with self.db.transaction() as cur:
+                    orders.set_status(cur, coid, "UNKNOWN", error=str(e)[:500])
+            except (DatabaseUnavailable, Fenced):
+                pass  # the next holder's reconciliation resolves it by client order id
+            return
+        rep.orders_sent += 1
+        m.record_order(it.side, res.status)
+        if res.status == "FILLED":
+            rep.orders_filled += 1
+            log.info("filled %s %s %g @ %.4f fee %.2f (%s, %s)", it.side, it.symbol, res.filled_qty,
+                     res.avg_price, res.fee, it.strategy, coid)
+        elif res.status == "REJECTED":
+            log.warning("rejected %s %s %g: %s (%s)", it.side, it.symbol, it.qty, res.error, coid)
 
     # -------------------------------------------------------------- loop --
     def _sleep(self, seconds: float) -> bool:

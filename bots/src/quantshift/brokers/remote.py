@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 from typing import Callable
 
+from .. import logs
 from ..store import Database, cash, db_now, fenced_orders, fills, leader_lease, orders, positions
 from ..store.positions import QTY_EPSILON, Position
 from ..venues.errors import VenueDuplicate, VenueError, VenueNotFound, VenueRejected, VenueRetryLater
@@ -363,27 +364,33 @@ class RemoteBroker:
             now = db_now(cur)
         changed = []
         for o in open_:
-            age = (now - o.created_at).total_seconds()
-            vo = self._find(o.client_order_id, o.symbol)
-            if vo is not None:
-                res = self._record(vo, o.client_order_id)
-                if res.status in WORKING and res.broker_order_id and age > self.order_max_age_seconds:
-                    log.warning("%s: %s still %s after %.0fs (max %gs): canceling it", self.name, o.client_order_id,
-                                res.status, age, self.order_max_age_seconds)
-                    res = self._cancel_working(res, o.symbol, may_send)
-                if res.status != o.status or res.filled_qty != o.filled_qty:
-                    log.info("%s: %s %s -> %s (filled %g)", self.name, o.client_order_id, o.status, res.status,
-                             res.filled_qty)
-                    changed.append(res)
-                continue
-            if o.status in ("PENDING", "UNKNOWN") and age > self.unknown_grace_seconds:
-                why = f"not at the venue {age:.0f}s after creation: never placed (not resent)"
-                log.warning("%s: %s %s", self.name, o.client_order_id, why)
-                changed.append(self._mark(o.client_order_id, "CANCELED", why))
-            elif o.status not in ("PENDING", "UNKNOWN"):
-                log.error("%s: %s is %s in the store but unknown to the venue", self.name, o.client_order_id,
-                          o.status)
+            with logs.order(o.client_order_id, o.symbol):  # every line about it carries its fields
+                res = self._sync_one(o, (now - o.created_at).total_seconds(), may_send)
+            if res is not None:
+                changed.append(res)
         return changed
+
+    def _sync_one(self, o, age: float, may_send: Callable[[], bool]) -> OrderResult | None:
+        """One open order of the store brought up to date; the result when it changed."""
+        vo = self._find(o.client_order_id, o.symbol)
+        if vo is not None:
+            res = self._record(vo, o.client_order_id)
+            if res.status in WORKING and res.broker_order_id and age > self.order_max_age_seconds:
+                log.warning("%s: %s still %s after %.0fs (max %gs): canceling it", self.name, o.client_order_id,
+                            res.status, age, self.order_max_age_seconds)
+                res = self._cancel_working(res, o.symbol, may_send)
+            if res.status != o.status or res.filled_qty != o.filled_qty:
+                log.info("%s: %s %s -> %s (filled %g)", self.name, o.client_order_id, o.status, res.status,
+                         res.filled_qty)
+                return res
+            return None
+        if o.status in ("PENDING", "UNKNOWN") and age > self.unknown_grace_seconds:
+            why = f"not at the venue {age:.0f}s after creation: never placed (not resent)"
+            log.warning("%s: %s %s", self.name, o.client_order_id, why)
+            return self._mark(o.client_order_id, "CANCELED", why)
+        if o.status not in ("PENDING", "UNKNOWN"):
+            log.error("%s: %s is %s in the store but unknown to the venue", self.name, o.client_order_id, o.status)
+        return None
 
     # ----------------------------------------------------------- account --
     def _mirror(self, va: VenueAccount) -> tuple[AccountState, list[str]]:
@@ -432,7 +439,8 @@ class RemoteBroker:
                 continue
             msg = (f"external order {vo.client_order_id or '-'} (venue id {vo.broker_order_id}): {vo.side} "
                    f"{vo.qty:g} {vo.symbol} {vo.status}; not made by this bot, not adopted")
-            log.warning("%s: %s", self.name, msg)
+            log.warning("%s: %s", self.name, msg,
+                        **logs.fields(client_order_id=vo.client_order_id, symbol=vo.symbol))
             notes.append(msg)
         for res in self.sync(may_send=may_send):
             notes.append(f"resolved {res.client_order_id}: {res.status} (filled {res.filled_qty:g})")
@@ -513,6 +521,7 @@ class RemoteBroker:
             if not new:
                 continue  # recorded meanwhile by another process of this holder
             log.error("%s: FENCED order %s (epoch %d, account %s): %s", self.name, coid, order_epoch,
-                      self.account_name, detail)
+                      self.account_name, detail,
+                      **logs.fields(client_order_id=coid, symbol=vo.symbol, epoch=order_epoch))
             found.append(FencedOrder(coid, order_epoch, epoch, vo.symbol, vo.side, vo.filled_qty, vo.avg_price, at))
         return found
