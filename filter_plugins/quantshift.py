@@ -15,14 +15,15 @@ from quantshift import naming, trading_mode
 _RUNBOOK_URL = re.compile(r'^(\s*runbook_url:\s*["\']?)(?=docs/)', re.M)
 
 
-def _trading_modes(instances, bases, modes, default_mode, market_data="venue", allow_live=False):
+def _trading_modes(instances, bases, modes, default_mode, market_data="venue", allow_live=False, venue_urls=None):
     """Every bot's trading settings by name: its mode, its config for that mode (None
     when it cannot be deployed) and the one-line reason why not ('' when it can)."""
     found = {}
     for bot in instances:
         mode = (modes or {}).get(bot["name"], default_mode)
         try:
-            cfg, error = trading_mode.apply(bases[bot["name"]], mode, market_data, bool(allow_live)), ""
+            cfg, error = trading_mode.apply(bases[bot["name"]], mode, market_data, bool(allow_live),
+                                            (venue_urls or {}).get(bot["name"])), ""
         except trading_mode.ModeError as e:
             cfg, error = None, str(e)
         found[bot["name"]] = {"mode": mode, "config": cfg, "error": error}

@@ -60,3 +60,14 @@ def test_extras_follow_the_broker_and_the_market_data():
     assert trading_mode.extras(trading_mode.apply(EQUITY, "sim", "synthetic")) == []
     assert trading_mode.extras(trading_mode.apply(EQUITY, "paper")) == ["alpaca"]
     assert trading_mode.extras(trading_mode.apply(CRYPTO, "sim", "venue")) == ["ccxt"]  # real candles need ccxt
+
+
+def test_a_venue_url_points_the_broker_and_the_venue_data_elsewhere_and_is_checked():
+    paper = trading_mode.apply(EQUITY, "paper", venue_url="http://10.0.0.5:18081")
+    assert paper["broker"]["base_url"] == paper["marketdata"]["base_url"] == "http://10.0.0.5:18081"
+    assert config.from_mapping(paper, "e.yaml", env=KEYS).broker.base_url == "http://10.0.0.5:18081"
+    # Simulated fills on synthetic data: nothing of the venue is used, nothing is pointed.
+    sim = trading_mode.apply(EQUITY, "sim", "synthetic", venue_url="http://10.0.0.5:18081")
+    assert "base_url" not in sim["broker"] and "base_url" not in sim["marketdata"]
+    with pytest.raises(ModeError, match="^venue_url must start with http:// or https://, got '10.0.0.5:18081'$"):
+        trading_mode.apply(EQUITY, "paper", venue_url="10.0.0.5:18081")

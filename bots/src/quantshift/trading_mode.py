@@ -12,6 +12,9 @@ market_data (`market_data`, default `quantshift_bot_market_data`):
   venue      the base config's source (Alpaca bars, the exchange's real candles);
   synthetic  the seeded offline feed (the lab: no internet).
 Trading venue and market data are independent: sim trading on real candles works.
+venue_url (`venue_urls`, per bot; default none): the venue's API at another
+address - a proxy, or the lab's recorded fake venues - for its broker and, when
+the data comes from the venue, its market data.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ class ModeError(ValueError):
     """A mode or market data value that cannot be deployed; str() is one line."""
 
 
-def apply(base: Mapping, mode: str, market_data: str = "venue", allow_live: bool = False) -> dict:
+def apply(base: Mapping, mode: str, market_data: str = "venue", allow_live: bool = False,
+          venue_url: str | None = None) -> dict:
     """The base config with broker/marketdata set for the mode (a new dict)."""
     if mode not in MODES:
         raise ModeError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -51,6 +55,13 @@ def apply(base: Mapping, mode: str, market_data: str = "venue", allow_live: bool
         broker["allow_live"] = mode == "live"
     if market_data == "synthetic":
         cfg.setdefault("marketdata", {})["source"] = "synthetic"
+    if venue_url:
+        if not venue_url.startswith(("http://", "https://")):
+            raise ModeError(f"venue_url must start with http:// or https://, got {venue_url!r}")
+        if broker["kind"] != "sim":
+            broker["base_url"] = venue_url
+        if cfg.get("marketdata", {}).get("source") in ("alpaca", "ccxt"):
+            cfg["marketdata"]["base_url"] = venue_url
     return cfg
 
 
