@@ -2,7 +2,9 @@
 """The lab's secrets, kept like production's: an ansible-vault file with the same
 vault_* variables, encrypted with the lab's own generated vault password.
 
-  lab_secrets.py ensure   create .lab/vault.yml once (random passwords, one per bot host)
+  lab_secrets.py ensure   create .lab/vault.yml once (random passwords, one per bot host,
+                          paper keys for the lab's fake venues); an older file gains
+                          the variables it lacks, its values kept
   lab_secrets.py show     print the variable names it holds (never the values)
 
 Tests read the values with load().
@@ -35,20 +37,33 @@ def _vault(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(ANSIBLE_VAULT), *args], check=True, text=True, capture_output=True, env=env, **kw)
 
 
-def ensure() -> bool:
-    """Create the vault file if it does not exist; True when created."""
-    if VAULT.exists():
-        return False
+def _paper_keys() -> dict:
+    """Broker keys for paper mode against the lab's fake venues, shaped like real ones
+    (an Alpaca paper key id starts PK), so the deploy's key checks pass as in production."""
+    upper = string.ascii_uppercase + string.digits
+    return {
+        "APCA_API_KEY_ID": "PK" + "".join(secrets.choice(upper) for _ in range(18)),
+        "APCA_API_SECRET_KEY": _password() + _password()[:8],
+        "QUANTSHIFT_EXCHANGE_API_KEY": _password() * 2,
+        "QUANTSHIFT_EXCHANGE_API_SECRET": _password() * 2,
+    }
+
+
+def _wanted() -> dict:
     sys.path.insert(0, str(ROOT / "scripts"))
     from lab_status import hosts_by_group
 
     _, groups = hosts_by_group()
-    data = {
+    return {
         "vault_quantshift_db_owner_password": _password(),
         "vault_quantshift_db_monitor_password": _password(),
         "vault_quantshift_db_bot_passwords": {host: _password() for host in groups["bots"]},
         "vault_redis_password": _password(),
+        "vault_quantshift_bot_env": _paper_keys(),
     }
+
+
+def _write(data: dict) -> None:
     LAB_DIR.mkdir(parents=True, exist_ok=True)
     tmp = VAULT.with_suffix(f".{os.getpid()}")
     old = os.umask(0o077)
@@ -59,7 +74,21 @@ def ensure() -> bool:
     finally:
         os.umask(old)
         tmp.unlink(missing_ok=True)
-    return True
+
+
+def ensure() -> str:
+    """Create the vault file, or add the variables an older one lacks (keeping every
+    value it has: the lab's running services use them). Returns what was done."""
+    wanted = _wanted()
+    if not VAULT.exists():
+        _write(wanted)
+        return "generated in"
+    have = load()
+    missing = {k: v for k, v in wanted.items() if k not in have}
+    if not missing:
+        return "kept in"
+    _write({**have, **missing})
+    return f"added {', '.join(sorted(missing))} to"
 
 
 def load() -> dict:
@@ -69,7 +98,7 @@ def load() -> dict:
 
 def main(argv: list[str]) -> int:
     if argv[1:] == ["ensure"]:
-        print(f"lab: secrets {'generated in' if ensure() else 'kept in'} {VAULT} (ansible-vault)")
+        print(f"lab: secrets {ensure()} {VAULT} (ansible-vault)")
         return 0
     if argv[1:] == ["show"]:
         print("\n".join(sorted(load())))

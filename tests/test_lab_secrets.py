@@ -44,8 +44,41 @@ def test_generated_vault_is_encrypted_private_and_feeds_the_lab_inventory(tmp_pa
     assert lines[0].split()[-1] != lines[1].split()[-1], "each bot host must have its own password"
     # ...and the plaintext is nowhere on disk in the lab dir.
     shown = run(sys.executable, "scripts/lab_secrets.py", "show", lab_dir=lab).stdout
-    assert shown.split() == sorted(["vault_quantshift_db_bot_passwords", "vault_quantshift_db_monitor_password",
-                                    "vault_quantshift_db_owner_password", "vault_redis_password"])
+    assert shown.split() == sorted(["vault_quantshift_bot_env", "vault_quantshift_db_bot_passwords",
+                                    "vault_quantshift_db_monitor_password", "vault_quantshift_db_owner_password",
+                                    "vault_redis_password"])
+
+
+def _load(lab: Path) -> dict:
+    code = "import sys, json; sys.path.insert(0, 'scripts'); import lab_secrets; print(json.dumps(lab_secrets.load()))"
+    return json.loads(run(sys.executable, "-c", code, lab_dir=lab).stdout)
+
+
+def test_an_older_vault_gains_the_paper_keys_and_keeps_every_value_it_had(tmp_path):
+    from quantshift.venues import credentials
+
+    lab = tmp_path / "lab"
+    assert run(sys.executable, "scripts/lab_secrets.py", "ensure", lab_dir=lab).returncode == 0
+    first = _load(lab)
+    # A vault written before paper mode existed: no broker keys.
+    code = ("import sys; sys.path.insert(0, 'scripts'); import lab_secrets; d = lab_secrets.load();"
+            "d.pop('vault_quantshift_bot_env'); lab_secrets._write(d)")
+    assert run(sys.executable, "-c", code, lab_dir=lab).returncode == 0
+    r = run(sys.executable, "scripts/lab_secrets.py", "ensure", lab_dir=lab)
+    assert r.returncode == 0 and "added vault_quantshift_bot_env to" in r.stdout, r.stdout + r.stderr
+    upgraded = _load(lab)
+    assert {k: v for k, v in upgraded.items() if k != "vault_quantshift_bot_env"} == {
+        k: v for k, v in first.items() if k != "vault_quantshift_bot_env"}
+    env = upgraded["vault_quantshift_bot_env"]
+    assert env["APCA_API_KEY_ID"] != first["vault_quantshift_bot_env"]["APCA_API_KEY_ID"]  # new, not the old
+    # Shaped like real paper keys: the deploy's checks pass them for paper trading.
+    assert credentials.problems("alpaca", env, paper=True) == []
+    assert credentials.problems("ccxt", env, paper=True) == []
+    assert value_not_in(env.values(), r.stdout + r.stderr)
+
+
+def value_not_in(values, text: str) -> bool:
+    return not any(v in text for v in values)
 
 
 def test_a_wrong_vault_password_fails_clearly(tmp_path):
