@@ -5,6 +5,8 @@
 #   lab.sh create   image + network + containers (reuses what exists)
 #   lab.sh destroy  remove containers and network (the image is kept)
 #   lab.sh deploy   ansible-playbook site.yml -i inventories/lab
+#                   QUANTSHIFT_MODE=paper: the recorded fake venues on the monitor
+#                   host first, then both bots in paper mode against them
 #   lab.sh status   what runs where
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,7 +71,14 @@ destroy() {
 
 deploy() {
   cd "$ROOT"
-  "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml "$@"
+  local mode=${QUANTSHIFT_MODE:-sim}
+  case "$mode" in
+    sim) "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml "$@" ;;
+    paper)
+      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml playbooks/lab-fake-venues.yml
+      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml -e quantshift_lab_paper=true "$@" ;;
+    *) log "ERROR: QUANTSHIFT_MODE must be sim or paper, got '$mode'" >&2; exit 2 ;;
+  esac
 }
 
 status() {

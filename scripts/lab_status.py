@@ -114,7 +114,32 @@ def main() -> int:
             note = "" if expected else " (standby: down by design)"
             problems += expected and state != "ok"
             print(f"{bot['name'] + ' metrics':<17} {url:<36} {state}{note}")
+    print_fake_venue_orders(addresses[monitoring], settings().get("lab_fake_venue_ports", {}))
     return 1 if problems else 0
+
+
+def fake_venue_orders(url: str) -> list[dict] | None:
+    """The orders a fake venue holds (its lab-only /_fake/orders), None when it is not running."""
+    try:
+        with urllib.request.urlopen(url + "/_fake/orders", timeout=3) as r:
+            return json.loads(r.read())
+    except Exception:
+        return None
+
+
+def print_fake_venue_orders(address: str, ports: dict) -> None:
+    """Paper mode (QUANTSHIFT_MODE=paper make lab): the orders the bots placed at the fakes."""
+    for venue, port in sorted(ports.items()):
+        url = f"http://{address}:{port}"
+        rows = fake_venue_orders(url)
+        print()
+        if rows is None:
+            print(f"fake {venue:<12} {url:<36} not running (sim mode)")
+            continue
+        print(f"fake {venue:<12} {url:<36} {len(rows)} orders")
+        for o in rows[-10:]:
+            print(f"  {o['client_order_id']:<40} {o['symbol']:<10} {o['side']:<4} {o['qty']:>12g} "
+                  f"{o['status']:<17} filled {o['filled']:g}")
 
 
 def cli(argv: list[str]) -> int:
