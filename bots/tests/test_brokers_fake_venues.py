@@ -788,7 +788,7 @@ def test_recorded_binance_shapes_parse_with_ccxt():
 # lease check and its HTTP send places the order after the takeover. The new
 # holder finds it among the venue's recent orders (RemoteBroker.detect_fenced).
 
-@pytest.fixture(params=["alpaca", "ccxt"])
+@pytest.fixture(params=["alpaca", "ccxt", "kraken"])
 def fenced_venue(request, broker_db):
     h = Harness(request.param, broker_db)
     h.broker.reconcile()
@@ -817,8 +817,10 @@ def _fenced_rows(h) -> list[tuple]:
         return cur.fetchall()
 
 
-def _list_path(h) -> str:
-    return "/v2/orders" if h.kind == "alpaca" else "/api/v3/allOrders"
+def _list_call(h) -> tuple[str, str]:
+    """The request that lists the account's recent orders (kraken: its closed ones)."""
+    return {"alpaca": ("GET", "/v2/orders"), "ccxt": ("GET", "/api/v3/allOrders"),
+            "kraken": ("POST", "/0/private/ClosedOrders")}[h.kind]
 
 
 def test_an_old_epochs_order_executed_after_the_takeover_is_detected_once_and_adopted(fenced_venue):
@@ -907,7 +909,7 @@ def test_the_venue_listing_backs_off_and_is_counted(fenced_venue):
     take_over(h.db, h.account_name)
     time.sleep(0.01)
     h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
-    h.fake.fault("GET", _list_path(h), "service_unavailable")
+    h.fake.fault(*_list_call(h), "service_unavailable")
     (f,) = h.broker.detect_fenced(2)
     assert f.client_order_id == req.client_order_id and h.errors("broker") == 1
 
@@ -920,7 +922,7 @@ def test_the_venue_listing_failing_for_good_raises_and_records_nothing(fenced_ve
     take_over(h.db, h.account_name)
     time.sleep(0.01)
     h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
-    h.fake.fault("GET", _list_path(h), "service_unavailable", times=h.policy.attempts)
+    h.fake.fault(*_list_call(h), "service_unavailable", times=h.policy.attempts)
     with pytest.raises(BrokerUnavailable):
         h.broker.detect_fenced(2)
     assert _fenced_rows(h) == []
