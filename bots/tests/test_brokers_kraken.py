@@ -13,7 +13,7 @@ from quantshift.marketdata import CcxtSource
 from quantshift.venues.ccxt_client import make_exchange
 
 from .fake_kraken import FakeKraken
-from .test_brokers_fake_venues import Harness, _broker_database, broker_db, recorded  # noqa: F401
+from .test_brokers_fake_venues import Harness, _broker_database, broker_db, recorded, take_over  # noqa: F401
 
 
 @pytest.fixture
@@ -177,3 +177,20 @@ def test_cancelling_an_unknown_order_is_krakens_unknown_order():
             ex.cancel_order("OXXXXX-NOPE0-NOPE00")
     finally:
         fake.close()
+
+
+def test_fenced_detection_reads_every_page_of_krakens_closed_orders(venue):
+    req = venue.pending("buy")
+    take_over(venue.db, venue.account_name)
+    time.sleep(0.01)
+    venue.fake.place(req.client_order_id, venue.sym, "buy", req.qty)  # the old primary's late order
+    venue.fake.advance()
+    for i in range(60):  # then 60 orders of another program close after it: ours is on page 2
+        venue.fake.place(f"other-{i}", venue.sym2, "buy", 0.01)
+    venue.fake.advance()
+    venue.fake.requests.clear()
+
+    (f,) = venue.broker.detect_fenced(2)
+
+    assert f.client_order_id == req.client_order_id and f.filled_qty == pytest.approx(venue.qty)
+    assert [b["ofs"] for b in _bodies(venue.fake, "/0/private/ClosedOrders")] == ["0", "50"]

@@ -168,7 +168,9 @@ class CcxtBroker(RemoteBroker):
             if ex.has.get("fetchOrders"):
                 return list(ex.fetch_orders(symbol, since_arg, limit))
             rows = list(ex.fetch_open_orders(symbol, since_arg, limit))
-            if ex.has.get("fetchClosedOrders"):
+            if prof.closed_orders_page:
+                rows += self._closed_pages(symbol, since_arg)
+            elif ex.has.get("fetchClosedOrders"):
                 rows += ex.fetch_closed_orders(symbol, since_arg, limit)
             return rows
 
@@ -179,6 +181,27 @@ class CcxtBroker(RemoteBroker):
                         symbol or "all symbols", since_ms, limit)
             rows += fetch(None)
         return rows
+
+    MAX_CLOSED_PAGES = 20  # 1000 kraken orders in the lookback: more is a runaway, not trading
+
+    def _closed_pages(self, symbol: str | None, since_ms: int | None) -> list[dict]:
+        """Every closed order since since_ms, page by page (kraken: the newest 50
+        first; an order older than the first page is still an order to detect).
+        The start goes as the exchange's own param and the symbol is filtered here:
+        ccxt's `since` and `symbol` filter client-side, which would shorten a page
+        and end the paging early."""
+        ex, prof = self.exchange, self.profile
+        base = {prof.closed_orders_start_param: since_ms // 1000} if since_ms is not None else {}
+        rows: list[dict] = []
+        for _ in range(self.MAX_CLOSED_PAGES):
+            got = ex.fetch_closed_orders(None, None, None, {**base, prof.closed_orders_offset_param: len(rows)})
+            rows += got
+            if len(got) < prof.closed_orders_page:
+                break
+        else:
+            log.warning("%s: more than %d closed orders since %s; reading no further", self.exchange_id, len(rows),
+                        since_ms)
+        return [o for o in rows if symbol is None or o.get("symbol") == symbol]
 
     def _venue_recent_orders(self, since: dt.datetime) -> list[VenueOrder]:
         import ccxt

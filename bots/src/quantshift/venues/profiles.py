@@ -35,6 +35,11 @@ class ExchangeProfile:
     # An order-history request may not span more than this (binance allOrders:
     # 24 h between startTime and endTime); an older `since` asks for the newest orders.
     orders_window_ms: int | None = None
+    # Closed orders come in pages of this many, newest first, older ones by an offset
+    # (kraken ClosedOrders: 50, `ofs`; `start` in unix seconds); None: one request.
+    closed_orders_page: int | None = None
+    closed_orders_offset_param: str | None = None
+    closed_orders_start_param: str | None = None
     # A sandbox/testnet that ccxt's set_sandbox_mode reaches (paper trading); None: not known here.
     has_sandbox: bool | None = None
     # Seconds ccxt waits before one candle request (rateLimit x the OHLC endpoint's cost),
@@ -71,6 +76,9 @@ PROFILES = {
         coid_max_len=18,                     # cl_ord_id free text: up to 18 characters
         lookup=BY_LIST_FILTER,
         lookup_param="clientOrderId",        # ccxt sends it as cl_ord_id
+        closed_orders_page=50,
+        closed_orders_offset_param="ofs",
+        closed_orders_start_param="start",
         has_sandbox=False,
         candle_request_seconds=1.2,          # rateLimit 1000 ms x public OHLC cost 1.2
         candles_per_request=720,             # OHLC returns the newest 720 candles at most
