@@ -23,7 +23,6 @@ import pytest
 import yaml
 
 from quantshift import config, naming
-from quantshift.venues import budget
 from quantshift.failover import monitor_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,9 +149,7 @@ def test_production_bots_fit_their_venues_request_budget(rendered_production):
     env = {**ENV, "APCA_API_KEY_ID": "PK" + "Q7" * 9, "APCA_API_SECRET_KEY": "z9" * 20}
     for account in ("equity", "crypto"):
         cfg = config.load(str(rendered_production / f"ct100/{account}_config.yaml"), env)
-        md = cfg.marketdata
-        found = budget.candle_budget(md.source, md.exchange or cfg.broker.exchange, len(cfg.symbols),
-                                     md.timeframe_seconds, md.lookback_bars, cfg.cycle_interval_seconds)
+        found = config.candle_budget(cfg)
         assert found is not None and found.fits and found.need_seconds < cfg.cycle_interval_seconds / 2, found
 
 

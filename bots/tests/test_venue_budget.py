@@ -122,6 +122,16 @@ def test_candles_from_any_ccxt_exchange_are_allowed_at_its_ccxt_rate_limit():
         config.from_mapping(too_many, "c.yaml", env={})
 
 
+def test_candles_from_an_exchange_without_a_profile_need_ccxt_installed_to_know_its_rate_limit(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ccxt", None)  # `import ccxt` raises ImportError
+    with pytest.raises(ConfigError) as ei:
+        config.from_mapping(_crypto(marketdata={"source": "ccxt", "exchange": "kucoin"}), "c.yaml", env={})
+    assert str(ei.value) == ("config error: c.yaml: marketdata.source: ccxt candles from kucoin need the 'ccxt' "
+                             "extra (its rate limit is read from ccxt)")
+    # a profiled exchange's figures need no ccxt
+    assert config.from_mapping(_crypto(), "c.yaml", env={}).broker.exchange == "binance"
+
+
 def test_candles_from_an_id_ccxt_does_not_have_name_the_key():
     with pytest.raises(ConfigError, match=r"c.yaml: marketdata.exchange: 'mtgox' is not a ccxt exchange id$"):
         config.from_mapping(_crypto(marketdata={"source": "ccxt", "exchange": "mtgox"}), "c.yaml", env={})
@@ -205,9 +215,7 @@ def _deployable(base: dict, name: str, mode: str) -> dict:
 def test_every_base_config_fits_its_venues_request_budget_in_every_mode(path, mode):
     base = yaml.safe_load(path.read_text())
     cfg = config.from_mapping(_deployable(base, path.stem, mode), str(path), env=KEYS)
-    md = cfg.marketdata
-    found = budget.candle_budget(md.source, md.exchange or cfg.broker.exchange, len(cfg.symbols),
-                                 md.timeframe_seconds, md.lookback_bars, cfg.cycle_interval_seconds)
+    found = config.candle_budget(cfg)
     assert found is not None and found.fits, found  # real market data, within half the cycle
     assert 45 <= len(cfg.symbols) <= 105  # the seed's lists, not a trimmed one
 
@@ -228,6 +236,4 @@ def test_every_example_config_loads_and_fits_with_its_venues_real_data(path):
     venue = {"equity": "alpaca", "crypto": "ccxt"}[example["name"]]
     real = config.from_mapping({**example, "marketdata": {**example["marketdata"], "source": venue}}, str(path),
                                env=KEYS)
-    md = real.marketdata
-    assert budget.candle_budget(md.source, md.exchange or real.broker.exchange, len(real.symbols),
-                                md.timeframe_seconds, md.lookback_bars, real.cycle_interval_seconds).fits
+    assert config.candle_budget(real).fits

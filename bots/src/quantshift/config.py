@@ -382,19 +382,25 @@ def _check_unified_symbols(symbols: list[str], path: str | None) -> None:
                f"{s!r} is not a ccxt unified spot symbol (BASE/QUOTE, e.g. BTC/USDT)")
 
 
+def candle_budget(cfg: BotConfig) -> budget.Budget | None:
+    """The config's market data requests per cycle against its venue's rate limit
+    (None for local data). ValueError: an exchange id ccxt does not have."""
+    md = cfg.marketdata
+    return budget.candle_budget(md.source, md.exchange or cfg.broker.exchange, len(cfg.symbols),
+                                md.timeframe_seconds, md.lookback_bars, cfg.cycle_interval_seconds)
+
+
 def _check_candle_budget(cfg: BotConfig, path: str | None) -> None:
     """The symbols' candle requests must fit in half the cycle interval at the venue's rate limit."""
     md = cfg.marketdata
-    exchange = md.exchange or cfg.broker.exchange
-    key = "marketdata.exchange" if md.exchange else "broker.exchange"
     try:
-        found = budget.candle_budget(md.source, exchange, len(cfg.symbols), md.timeframe_seconds,
-                                     md.lookback_bars, cfg.cycle_interval_seconds)
-    except ValueError as e:  # an id ccxt does not have
-        raise ConfigError(path, key, str(e)) from None
+        found = candle_budget(cfg)
+    except ValueError as e:
+        raise ConfigError(path, "marketdata.exchange" if md.exchange else "broker.exchange", str(e)) from None
     except ImportError:
-        raise ConfigError(path, "marketdata.source", f"ccxt candles from {exchange} need the 'ccxt' extra "
-                                                     f"(its rate limit is read from ccxt)") from None
+        raise ConfigError(path, "marketdata.source", f"ccxt candles from {md.exchange or cfg.broker.exchange} "
+                                                     f"need the 'ccxt' extra (its rate limit is read from ccxt)") \
+            from None
     if found is not None and not found.fits:
         raise ConfigError(path, "marketdata", found.problem())
 
