@@ -109,5 +109,6 @@ def candle_budget(source: str, exchange_id: str | None, symbols: int, timeframe_
         return _budget("alpaca", "in the first cycle", symbols, cycle_seconds,
                        lambda k: alpaca_seconds(k, timeframe_seconds, lookback_bars))
     if source == "ccxt":
-        return _budget(exchange_id, "per cycle", symbols, cycle_seconds, lambda k: ccxt_seconds(exchange_id, k, lookback_bars))
+        return _budget(exchange_id, "per cycle", symbols, cycle_seconds,
+                       lambda k: ccxt_seconds(exchange_id, k, lookback_bars))
     return None
