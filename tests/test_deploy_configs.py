@@ -138,8 +138,19 @@ def test_production_starts_with_equity_paper_at_alpaca_and_crypto_sim_on_real_ca
     crypto = config.load(str(rendered_production / "ct100/crypto_config.yaml"), env)
     assert (equity.broker.kind, equity.broker.paper, equity.marketdata.source) == ("alpaca", True, "alpaca")
     assert (crypto.broker.kind, crypto.marketdata.source, crypto.marketdata.sandbox) == ("sim", "ccxt", False)
+    assert crypto.broker.exchange == "binance" and crypto.marketdata.exchange is None  # Binance's candles
     # their client libraries are installed on the hosts without anyone listing them
     assert json.loads((rendered_production / "extras.json").read_text()) == ["alpaca", "ccxt"]
+
+
+def test_production_bots_fit_their_venues_request_budget(rendered_production):
+    """The rendered configs load (the loader refuses a list over budget); here the
+    budget itself: real market data, inside half the cycle."""
+    env = {**ENV, "APCA_API_KEY_ID": "PK" + "Q7" * 9, "APCA_API_SECRET_KEY": "z9" * 20}
+    for account in ("equity", "crypto"):
+        cfg = config.load(str(rendered_production / f"ct100/{account}_config.yaml"), env)
+        found = config.candle_budget(cfg)
+        assert found is not None and found.fits and found.need_seconds < cfg.cycle_interval_seconds / 2, found
 
 
 def test_the_lab_needs_no_client_library(rendered):

@@ -74,8 +74,9 @@ def test_a_good_inventory_passes(tmp_path):
      "ct100: APCA_API_KEY_ID is a live account's key (AK...) but the bot trades paper"),
     ({"group_vars": {"quantshift_bot_modes": {"equity": "live"}, "quantshift_bot_env": LIVE_KEYS}},
      "quantshift_bot_instances[equity]: mode live trades real money: set allow_live: true"),
+    # crypto trades Binance (it has a testnet): mode paper needs the exchange's testnet keys
     ({"group_vars": {"quantshift_bot_modes": {"equity": "paper", "crypto": "paper"}}},
-     "quantshift_bot_instances[crypto]: mode paper: kraken has no sandbox in ccxt"),
+     "crypto in mode paper: ct100: QUANTSHIFT_EXCHANGE_API_KEY is not set"),
     ({"group_vars": {"quantshift_bot_modes": {"equity": "live"}, "quantshift_bot_allow_live": True,
                      "quantshift_bot_env": PAPER_KEYS}},
      "APCA_API_KEY_ID is a paper account's key (PK...) but the bot trades live"),
@@ -87,6 +88,13 @@ def test_a_bad_inventory_fails_in_preflight_with_one_message_and_touches_no_host
     assert "UNREACHABLE" not in r.stdout and "192.0.2." not in r.stdout, "no host may be contacted"
     for value in ("Q7" * 9, "z9" * 20):
         assert value not in r.stdout + r.stderr, "a broker key's value is printed"
+
+
+def test_crypto_paper_on_binances_testnet_passes_with_the_exchange_keys(tmp_path):
+    env = {**PAPER_KEYS, "QUANTSHIFT_EXCHANGE_API_KEY": "k4" * 16, "QUANTSHIFT_EXCHANGE_API_SECRET": "s4" * 24}
+    r = preflight(inventory(tmp_path, group_vars={"quantshift_bot_modes": {"equity": "paper", "crypto": "paper"},
+                                                  "quantshift_bot_env": env}))
+    assert r.returncode == 0, r.stdout[-3000:]
 
 
 def test_live_trading_with_its_confirmation_and_a_live_key_passes(tmp_path):

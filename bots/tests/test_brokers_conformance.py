@@ -1,9 +1,10 @@
 """One conformance suite for every broker: alpaca (alpaca-py -> loopback fake of
-Alpaca v2), ccxt (ccxt binance -> loopback fake of Binance spot) and sim.
+Alpaca v2), ccxt (ccxt binance -> loopback fake of Binance spot), kraken (ccxt
+kraken -> loopback fake of Kraken spot) and sim.
 
 Each test is a promise the bot relies on. Transport faults (429, 504, timeout,
-outage) and reconciliation against a venue need a venue: those run for alpaca
-and ccxt only. Every order is stored PENDING first, as the bot does.
+outage) and reconciliation against a venue need a venue: those run for every
+kind but sim. Every order is stored PENDING first, as the bot does.
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from quantshift.store import orders, positions
 
 from .test_brokers_fake_venues import Harness, _broker_database, broker_db, needs_transport  # noqa: F401
 
-KINDS = ["alpaca", "ccxt", "sim"]
+KINDS = ["alpaca", "ccxt", "kraken", "sim"]
 
 
 def pytest_generate_tests(metafunc):
     # Transport faults and reconciliation need a venue: those promises are made by
-    # alpaca and ccxt only (the sim broker has no transport to fail).
+    # the venues only (the sim broker has no transport to fail).
     if "venue" in metafunc.fixturenames:
         kinds = [k for k in KINDS if not (k == "sim" and getattr(metafunc.function, "needs_transport", False))]
         metafunc.parametrize("venue", kinds, indirect=True)
@@ -144,8 +145,7 @@ def test_timeout_on_submit_when_the_venue_accepted_is_resolved_by_lookup_not_res
 def test_outage_after_submit_leaves_the_order_unknown_until_sync_finds_it(venue):
     f = venue.fake
     f.fault("POST", venue.order_path, "service_unavailable", process=True)
-    f.fault("GET", venue.order_path if venue.kind == "ccxt" else "/v2/orders:by_client_order_id",
-            "service_unavailable", times=venue.policy.attempts)
+    f.fault(*venue.lookup_call, "service_unavailable", times=venue.policy.attempts)
     req = venue.pending("buy")
     res = venue.broker.submit(req)
     assert res.status == "UNKNOWN" and venue.order(req.client_order_id).status == "UNKNOWN"
@@ -177,16 +177,14 @@ def test_duplicate_client_order_id_is_looked_up_not_treated_as_a_rejection(venue
 
 @needs_transport
 def test_reads_back_off_on_transient_errors_and_count_them(venue):
-    path = "/v2/account" if venue.kind == "alpaca" else "/api/v3/account"
-    venue.fake.fault("GET", path, "service_unavailable", times=2)
+    venue.fake.fault(*venue.account_call, "service_unavailable", times=2)
     assert venue.broker.account().cash == pytest.approx(100_000)
     assert venue.errors("broker") == 2
 
 
 @needs_transport
 def test_reads_give_up_with_broker_unavailable(venue):
-    path = "/v2/account" if venue.kind == "alpaca" else "/api/v3/account"
-    venue.fake.fault("GET", path, "rate_limited", times=99)
+    venue.fake.fault(*venue.account_call, "rate_limited", times=99)
     with pytest.raises(BrokerUnavailable):
         venue.broker.account()
     assert venue.errors("broker") == venue.policy.attempts

@@ -1,6 +1,6 @@
-"""Stateful loopback fakes of Alpaca (trading v2 + data v2) and Binance spot,
-answering with the recorded responses in tests/recorded/ (see its README for
-which real API behaviour each one models).
+"""Stateful loopback fakes of Alpaca (trading v2 + data v2) and Binance spot
+(Kraken spot: fake_kraken.py), answering with the recorded responses in
+tests/recorded/ (see its README for which real API behaviour each one models).
 
 alpaca-py and ccxt talk to them through their real HTTP stacks (requests),
 with the client's base URL pointed at http://127.0.0.1:<port>: nothing leaves
@@ -699,12 +699,15 @@ def needs_transport(fn):
     return fn
 
 
-QTY = {"alpaca": 10.0, "ccxt": 0.015, "sim": 10.0}
-TOO_BIG = {"alpaca": 10_000.0, "ccxt": 100.0, "sim": 10_000.0}
+QTY = {"alpaca": 10.0, "ccxt": 0.015, "kraken": 0.015, "sim": 10.0}
+TOO_BIG = {"alpaca": 10_000.0, "ccxt": 100.0, "kraken": 100.0, "sim": 10_000.0}
 
 
 class Harness:
-    """One venue behind the broker interface, for the conformance suite."""
+    """One venue behind the broker interface, for the conformance suite: alpaca,
+    ccxt (binance spot), kraken (ccxt kraken spot) or sim. lookup_call and
+    account_call are the (method, path) the broker looks an order up with and
+    reads the account with, for faults."""
 
     def __init__(self, kind: str, db, cash: float = 100_000.0):
         from quantshift.brokers import AlpacaBroker, CcxtBroker, RetryPolicy, SimBroker
@@ -721,6 +724,20 @@ class Harness:
             self.broker = AlpacaBroker(db, "equity", api_key=self.fake.key, api_secret=self.fake.secret, paper=True,
                                        base_url=self.fake.url, timeout_seconds=0.5, retry=self.policy)
             self.order_path = "/v2/orders"
+            self.lookup_call, self.account_call = ("GET", "/v2/orders:by_client_order_id"), ("GET", "/v2/account")
+        elif kind == "kraken":
+            from .fake_kraken import FakeKraken
+
+            self.account_name, self.sym, self.sym2 = "crypto", "BTC/USD", "ETH/USD"
+            self.fake = FakeKraken(cash)
+            self.fake.prices.update({"BTC/USD": 68250.0, "ETH/USD": 3500.0})
+            self.broker = CcxtBroker(db, "crypto", ["BTC/USD", "ETH/USD"], exchange_id="kraken",
+                                     api_key=self.fake.key, api_secret=self.fake.secret, paper=False,
+                                     base_url=self.fake.url, timeout_seconds=0.5, retry=self.policy)
+            self.broker.exchange.rateLimit = 1  # kraken: 1000 ms x cost (3 for order queries)
+            self.order_path = "/0/private/AddOrder"
+            # the open orders are asked first, filtered by our id on the server
+            self.lookup_call, self.account_call = ("POST", "/0/private/OpenOrders"), ("POST", "/0/private/BalanceEx")
         elif kind == "ccxt":
             self.account_name, self.sym, self.sym2 = "crypto", "BTC/USDT", "ETH/USDT"
             self.fake = FakeBinance(cash)
@@ -732,6 +749,7 @@ class Harness:
             # weight, ~0.8 s for one openOrders without symbol), or the suite would crawl.
             self.broker.exchange.rateLimit = 1
             self.order_path = "/api/v3/order"
+            self.lookup_call, self.account_call = ("GET", "/api/v3/order"), ("GET", "/api/v3/account")
         else:
             self.account_name, self.sym, self.sym2 = "equity", "AAA", "BBB"
             self.fake = None
@@ -868,7 +886,7 @@ def test_recorded_binance_shapes_parse_with_ccxt():
 # lease check and its HTTP send places the order after the takeover. The new
 # holder finds it among the venue's recent orders (RemoteBroker.detect_fenced).
 
-@pytest.fixture(params=["alpaca", "ccxt"])
+@pytest.fixture(params=["alpaca", "ccxt", "kraken"])
 def fenced_venue(request, broker_db):
     h = Harness(request.param, broker_db)
     h.broker.reconcile()
@@ -897,8 +915,10 @@ def _fenced_rows(h) -> list[tuple]:
         return cur.fetchall()
 
 
-def _list_path(h) -> str:
-    return "/v2/orders" if h.kind == "alpaca" else "/api/v3/allOrders"
+def _list_call(h) -> tuple[str, str]:
+    """The request that lists the account's recent orders (kraken: its closed ones)."""
+    return {"alpaca": ("GET", "/v2/orders"), "ccxt": ("GET", "/api/v3/allOrders"),
+            "kraken": ("POST", "/0/private/ClosedOrders")}[h.kind]
 
 
 def test_an_old_epochs_order_executed_after_the_takeover_is_detected_once_and_adopted(fenced_venue):
@@ -987,7 +1007,7 @@ def test_the_venue_listing_backs_off_and_is_counted(fenced_venue):
     take_over(h.db, h.account_name)
     time.sleep(0.01)
     h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
-    h.fake.fault("GET", _list_path(h), "service_unavailable")
+    h.fake.fault(*_list_call(h), "service_unavailable")
     (f,) = h.broker.detect_fenced(2)
     assert f.client_order_id == req.client_order_id and h.errors("broker") == 1
 
@@ -1000,7 +1020,7 @@ def test_the_venue_listing_failing_for_good_raises_and_records_nothing(fenced_ve
     take_over(h.db, h.account_name)
     time.sleep(0.01)
     h.fake.place(req.client_order_id, h.sym, "buy", req.qty)
-    h.fake.fault("GET", _list_path(h), "service_unavailable", times=h.policy.attempts)
+    h.fake.fault(*_list_call(h), "service_unavailable", times=h.policy.attempts)
     with pytest.raises(BrokerUnavailable):
         h.broker.detect_fenced(2)
     assert _fenced_rows(h) == []

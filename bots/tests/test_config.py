@@ -103,8 +103,12 @@ def test_malformed_or_mismatched_broker_keys_are_one_line_naming_the_variable_ne
     assert all(v[4:] not in str(ei.value) for v in env.values()), "a key's value is printed"
 
 
+def _crypto() -> dict:
+    return yaml.safe_load((EXAMPLES / "crypto_config.yaml").read_text())
+
+
 def test_live_trading_needs_allow_live_and_sim_trading_reads_real_candles():
-    d = _base()
+    d = _crypto()
     d["broker"].update(kind="ccxt", exchange="binance", paper=False)
     env = {"QUANTSHIFT_EXCHANGE_API_KEY": "k" * 20, "QUANTSHIFT_EXCHANGE_API_SECRET": "s" * 20}
     with pytest.raises(ConfigError, match="broker.paper: false sends real orders to ccxt: set broker.allow_live: true"):
@@ -112,7 +116,7 @@ def test_live_trading_needs_allow_live_and_sim_trading_reads_real_candles():
     d["broker"]["allow_live"] = True
     assert config.from_mapping(d, "e.yaml", env=env).broker.paper is False
     # The sim broker on an exchange's real (non-sandbox) candles: no paper flag involved.
-    sim = _base()
+    sim = _crypto()
     sim["broker"].update(kind="sim", exchange="kraken")
     sim["marketdata"].update(source="ccxt", exchange="kraken")
     cfg = config.from_mapping(sim, "e.yaml", env={})

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .venues import credentials
+from .venues import budget, credentials, profiles
 
 EX_CONFIG = 78
 
@@ -89,7 +89,8 @@ class BrokerConfig:
     paper: bool = True
     # paper: false sends real orders: refused unless this confirms it.
     allow_live: bool = False
-    exchange: str = "kraken"
+    # The ccxt exchange traded (broker.kind ccxt): one with a venue profile (venues/profiles.py).
+    exchange: str = "binance"
     base_url: str | None = None
     timeout_seconds: float = 10.0
     # A working order older than this is canceled at the venue (it would block its symbol).
@@ -327,7 +328,10 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(b.base_url is None or b.base_url.startswith(("http://", "https://")), path, "broker.base_url",
            f"must start with http:// or https://, got {b.base_url!r}")
     _check(bool(re.match(r"^[a-z0-9_]+$", b.exchange)), path, "broker.exchange",
-           f"must be a ccxt exchange id (binance, kraken, coinbase ...), got {b.exchange!r}")
+           f"must be a ccxt exchange id ({', '.join(profiles.supported())} ...), got {b.exchange!r}")
+    if b.kind == "ccxt":
+        refusal = profiles.trading_refusal(b.exchange)
+        _check(refusal is None, path, "broker.exchange", refusal or "")
     _check(b.kind == "sim" or b.paper or b.allow_live, path, "broker.paper",
            f"false sends real orders to {b.kind}: set broker.allow_live: true to confirm "
            f"(inventory: mode: live with allow_live: true)")
@@ -344,7 +348,10 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(md.base_url is None or md.base_url.startswith(("http://", "https://")), path, "marketdata.base_url",
            f"must start with http:// or https://, got {md.base_url!r}")
     _check(md.exchange is None or bool(re.match(r"^[a-z0-9_]+$", md.exchange)), path, "marketdata.exchange",
-           f"must be a ccxt exchange id (binance, kraken ...), got {md.exchange!r}")
+           f"must be a ccxt exchange id ({', '.join(profiles.supported())} ...), got {md.exchange!r}")
+    if "ccxt" in (b.kind, md.source):
+        _check_unified_symbols(cfg.symbols, path)
+    _check_candle_budget(cfg, path)
     if md.source == "csv":
         _check(bool(md.csv_path), path, "marketdata.csv_path", "required when marketdata.source is csv")
         _check(Path(md.csv_path).is_file(), path, "marketdata.csv_path", f"file not found: {md.csv_path}")
@@ -366,6 +373,39 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(r.daily_loss_limit_usd is None or r.daily_loss_limit_usd > 0, path, "risk.daily_loss_limit_usd",
            "must be > 0 or null")
     _check(r.min_order_usd >= 0, path, "risk.min_order_usd", "must be >= 0")
+
+
+# ccxt unified spot symbols: BASE/QUOTE (ccxt upper-cases codes; digits occur: 1INCH/USDT).
+_UNIFIED_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+
+
+def _check_unified_symbols(symbols: list[str], path: str | None) -> None:
+    for i, s in enumerate(symbols):
+        _check(bool(_UNIFIED_RE.match(s)), path, f"symbols[{i}]",
+               f"{s!r} is not a ccxt unified spot symbol (BASE/QUOTE, e.g. BTC/USDT)")
+
+
+def candle_budget(cfg: BotConfig) -> budget.Budget | None:
+    """The config's market data requests per cycle against its venue's rate limit
+    (None for local data). ValueError: an exchange id ccxt does not have."""
+    md = cfg.marketdata
+    return budget.candle_budget(md.source, md.exchange or cfg.broker.exchange, len(cfg.symbols),
+                                md.timeframe_seconds, md.lookback_bars, cfg.cycle_interval_seconds)
+
+
+def _check_candle_budget(cfg: BotConfig, path: str | None) -> None:
+    """The symbols' candle requests must fit in half the cycle interval at the venue's rate limit."""
+    md = cfg.marketdata
+    try:
+        found = candle_budget(cfg)
+    except ValueError as e:
+        raise ConfigError(path, "marketdata.exchange" if md.exchange else "broker.exchange", str(e)) from None
+    except ImportError:
+        raise ConfigError(path, "marketdata.source", f"ccxt candles from {md.exchange or cfg.broker.exchange} "
+                                                     f"need the 'ccxt' extra (its rate limit is read from ccxt)") \
+            from None
+    if found is not None and not found.fits:
+        raise ConfigError(path, "marketdata", found.problem())
 
 
 def _with_env(cfg: BotConfig, env: typing.Mapping[str, str], path: str | None) -> BotConfig:

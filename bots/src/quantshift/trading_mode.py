@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 from typing import Mapping
 
+from .config import BrokerConfig
 from .venues import credentials, profiles
 
 MODES = ("sim", "paper", "live")
@@ -47,7 +48,7 @@ def apply(base: Mapping, mode: str, market_data: str = "venue", allow_live: bool
     elif broker.get("kind", "sim") == "sim":
         raise ModeError(f"mode {mode} needs a venue: the base config's broker.kind is sim")
     else:
-        exchange = broker.get("exchange", "kraken")
+        exchange = broker.get("exchange", BrokerConfig.exchange)  # the package's default venue
         if mode == "paper" and broker["kind"] == "ccxt" and profiles.profile(exchange).has_sandbox is False:
             raise ModeError(f"mode paper: {exchange} has no sandbox in ccxt; run it in mode sim (on its real "
                             f"candles) or trade an exchange with a testnet (binance)")

@@ -1,10 +1,10 @@
-"""ccxt broker (spot): exchange id from config, market and limit orders with
-the exchange's client-order-id parameter (ccxt's unified `clientOrderId`,
-sent as newClientOrderId on binance, cl_ord_id on kraken, client_order_id on
-coinbase), balances as cash (the quote currency) and positions (the base
-currencies of the configured symbols), and the recent order history for
-fenced-order detection (fetch_orders, per configured symbol where the
-exchange wants one). The order-safety rules live in RemoteBroker.
+"""ccxt broker (spot): exchange id from config (one with a venue profile),
+market and limit orders with the exchange's client-order-id parameter (ccxt's
+unified `clientOrderId`, sent as newClientOrderId on binance, cl_ord_id on
+kraken), lookup by that id as the profile says, balances as cash (the quote
+currency) and positions (the base currencies of the configured symbols), and
+the recent order history for fenced-order detection (fetch_orders, per
+configured symbol where the exchange wants one). The order-safety rules live in RemoteBroker.
 
 Binance accepts a repeated newClientOrderId once the earlier order is no
 longer open, so an order is never sent again without first proving by lookup
@@ -18,7 +18,7 @@ from typing import Sequence
 
 from ..store import Database
 from ..venues.errors import VenueNotFound, VenueRejected
-from ..venues.profiles import profile
+from ..venues.profiles import BY_ORDER_PARAM, profile, trading_refusal
 from ..venues.reports import VenueAccount, VenueOrder
 from ..venues.retry import RetryPolicy
 from ..venues.startup_errors import AdapterConfigError, require_extra
@@ -45,6 +45,9 @@ class CcxtBroker(RemoteBroker):
                  api_key: str | None, api_secret: str | None, paper: bool = True, base_url: str | None = None,
                  timeout_seconds: float = 10.0, retry: RetryPolicy | None = None, sleep=None):
         require_extra("ccxt", "ccxt", "broker.kind ccxt")
+        refusal = trading_refusal(exchange_id)
+        if refusal:
+            raise AdapterConfigError(f"broker.exchange: {refusal}")
         quotes = {split_symbol(s)[1] for s in symbols}
         if len(quotes) != 1:
             raise AdapterConfigError(f"symbols: the ccxt broker trades against one quote currency, got "
@@ -129,16 +132,17 @@ class CcxtBroker(RemoteBroker):
     def _venue_find(self, client_order_id: str, symbol: str | None) -> VenueOrder | None:
         if symbol is None:
             raise VenueNotFound(f"{client_order_id}: no symbol to look it up with on {self.exchange_id}")
-        ex = self.exchange
+        ex, prof = self.exchange, self.profile
         self._markets()
-        if self.profile.lookup_param:
-            return self.to_venue_order(ex.fetch_order(None, symbol, {self.profile.lookup_param: client_order_id}))
-        candidates = list(ex.fetch_open_orders(symbol))
-        if ex.has.get("fetchClosedOrders"):
-            candidates += ex.fetch_closed_orders(symbol, limit=100)
-        for o in candidates:
-            if o.get("clientOrderId") == client_order_id:
-                return self.to_venue_order(o)
+        by_id = {prof.lookup_param: client_order_id}
+        if prof.lookup == BY_ORDER_PARAM:
+            return self.to_venue_order(ex.fetch_order(None, symbol, by_id))
+        # BY_LIST_FILTER: the exchange filters its open, then its closed orders by our id
+        # (an id is unique among open orders only: the newest match is ours).
+        for fetch in (ex.fetch_open_orders, ex.fetch_closed_orders):
+            rows = [o for o in fetch(symbol, params=by_id) if o.get("clientOrderId") == client_order_id]
+            if rows:
+                return self.to_venue_order(max(rows, key=lambda o: o.get("timestamp") or 0))
         return None
 
     def _venue_cancel(self, broker_order_id: str, symbol: str) -> None:
@@ -168,7 +172,9 @@ class CcxtBroker(RemoteBroker):
             if ex.has.get("fetchOrders"):
                 return list(ex.fetch_orders(symbol, since_arg, limit))
             rows = list(ex.fetch_open_orders(symbol, since_arg, limit))
-            if ex.has.get("fetchClosedOrders"):
+            if prof.closed_orders_page:
+                rows += self._closed_pages(symbol, since_arg)
+            elif ex.has.get("fetchClosedOrders"):
                 rows += ex.fetch_closed_orders(symbol, since_arg, limit)
             return rows
 
@@ -179,6 +185,27 @@ class CcxtBroker(RemoteBroker):
                         symbol or "all symbols", since_ms, limit)
             rows += fetch(None)
         return rows
+
+    MAX_CLOSED_PAGES = 20  # 1000 kraken orders in the lookback: more is a runaway, not trading
+
+    def _closed_pages(self, symbol: str | None, since_ms: int | None) -> list[dict]:
+        """Every closed order since since_ms, page by page (kraken: the newest 50
+        first; an order older than the first page is still an order to detect).
+        The start goes as the exchange's own param and the symbol is filtered here:
+        ccxt's `since` and `symbol` filter client-side, which would shorten a page
+        and end the paging early."""
+        ex, prof = self.exchange, self.profile
+        base = {prof.closed_orders_start_param: since_ms // 1000} if since_ms is not None else {}
+        rows: list[dict] = []
+        for _ in range(self.MAX_CLOSED_PAGES):
+            got = ex.fetch_closed_orders(None, None, None, {**base, prof.closed_orders_offset_param: len(rows)})
+            rows += got
+            if len(got) < prof.closed_orders_page:
+                break
+        else:
+            log.warning("%s: more than %d closed orders since %s; reading no further", self.exchange_id, len(rows),
+                        since_ms)
+        return [o for o in rows if symbol is None or o.get("symbol") == symbol]
 
     def _venue_recent_orders(self, since: dt.datetime) -> list[VenueOrder]:
         import ccxt

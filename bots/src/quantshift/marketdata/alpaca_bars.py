@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from typing import Sequence
 
 import numpy as np
 
 from ..venues import alpaca_client
+from ..venues.budget import calendar_span
 from ..venues.retry import RetryPolicy, read_with_backoff
 from ..venues.startup_errors import AdapterConfigError
 from ..venues.telemetry import Telemetry
@@ -29,8 +29,6 @@ from .bar_window import BarWindow
 from .base import Bars
 
 log = logging.getLogger(__name__)
-
-_TRADING_SECONDS_PER_DAY = 6.5 * 3600  # regular session; the IEX feed has little outside it
 
 
 def _utc(ts: int) -> dt.datetime:
@@ -47,15 +45,6 @@ def alpaca_timeframe(seconds: int):
     if seconds % 60 == 0 and seconds // 60 <= 59:
         return TimeFrame(seconds // 60, TimeFrameUnit.Minute)
     raise AdapterConfigError(f"marketdata.timeframe: Alpaca has no {seconds}s bars (1-59Min, 1-23Hour, 1Day)")
-
-
-def calendar_span(timeframe_seconds: int, n: int) -> int:
-    """Seconds of calendar time that hold at least n bars of US equity trading."""
-    if timeframe_seconds >= 86400:
-        trading_days = n * timeframe_seconds / 86400
-    else:
-        trading_days = math.ceil(n * timeframe_seconds / _TRADING_SECONDS_PER_DAY)
-    return int((trading_days * 7 / 5 + 4) * 86400)  # weekends, plus a long weekend of holidays
 
 
 class AlpacaBarsSource:

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..venues import ccxt_client
+from ..venues.budget import ccxt_request_seconds
 from ..venues.retry import RetryPolicy, read_with_backoff
 from ..venues.startup_errors import AdapterConfigError
 from ..venues.telemetry import Telemetry
@@ -32,7 +33,6 @@ def ccxt_timeframe(seconds: int) -> str:
 
 class CcxtBarsSource:
     self_timed = True
-    max_limit = 1000  # binance spot klines: at most 1000 per request
 
     def __init__(self, symbols: Sequence[str], timeframe_seconds: int, *, exchange: str, paper: bool = True,
                  api_key: str | None = None, api_secret: str | None = None, base_url: str | None = None,
@@ -45,6 +45,8 @@ class CcxtBarsSource:
                                                   paper_setting="marketdata.sandbox")
         if self.timeframe not in (self.exchange.timeframes or {self.timeframe: None}):
             raise AdapterConfigError(f"marketdata.timeframe: {exchange} has no {self.timeframe} candles")
+        # Candles one request returns (binance 1000, kraken 720): the figure the budget counts with.
+        self.max_limit = ccxt_request_seconds(exchange)[1] or 1000
         self.name = f"ccxt-{exchange}"
         self.retry = retry or RetryPolicy()
         self.telemetry = Telemetry("data", **({"sleep": sleep} if sleep else {}))

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import ccxt
 
 from .errors import VenueDuplicate, VenueError, VenueNotFound, VenueRejected, VenueRetryLater, VenueUnavailable
-from .profiles import profile
+from .profiles import profile, supported
 from .startup_errors import AdapterConfigError
 
 
@@ -37,7 +37,7 @@ def make_exchange(exchange_id: str, *, api_key: str | None = None, api_secret: s
                   paper_setting: str = "broker.paper"):
     if exchange_id not in ccxt.exchanges:
         raise AdapterConfigError(f"broker.exchange {exchange_id!r} is not a ccxt exchange id "
-                                 f"(e.g. binance, kraken, coinbase)")
+                                 f"(e.g. {', '.join(supported())})")
     prof = profile(exchange_id)
     params = {"enableRateLimit": True, "timeout": int(timeout_seconds * 1000),
               "options": {**prof.options, "maxRetriesOnFailure": 0}}
