@@ -36,7 +36,7 @@ class FakeKraken(FakeVenue):
     venue = "kraken"
     key = "KRAKENTESTKEY0000000000000000000000000000000000000000000"
     secret = base64.b64encode(bytes(range(64))).decode()
-    NEW, PARTIAL, FILLED = "open", "open", "closed"   # Kraken has no partially-filled status: open, vol_exec > 0
+    NEW, PARTIAL, FILLED, CANCELED = "open", "open", "closed", "canceled"  # no partially-filled status: vol_exec
     TERMINAL = ("closed", "canceled", "expired")
     FEE = 0.004  # the first taker tier of the recorded AssetPairs (0.40 %)
     _ids = itertools.count(1)
@@ -139,6 +139,8 @@ class FakeKraken(FakeVenue):
         name = path.rsplit("/", 1)[1]
         if name == "AddOrder":
             return self.submit(p)
+        if name == "CancelOrder":  # like the other fakes: a cancel is answered before time passes
+            return self.cancel_order(p.get("txid") or p.get("cl_ord_id"))
         self.advance()
         if name == "OpenOrders":
             return self.ok({"open": {o["id"]: self.order_json(o) for o in self._mine(p)
@@ -149,8 +151,6 @@ class FakeKraken(FakeVenue):
             ids = p.get("txid", "").split(",")
             found = {o["id"]: self.order_json(o) for o in self.orders if o["id"] in ids}
             return self.ok(found) if len(found) == len(ids) else self.error("invalid_order")
-        if name == "CancelOrder":
-            return self.cancel(p.get("txid") or p.get("cl_ord_id"))
         if name in ("Balance", "BalanceEx"):
             rows = {}
             for code, v in sorted(self.balances.items()):
@@ -176,13 +176,15 @@ class FakeKraken(FakeVenue):
         ofs = int(p.get("ofs", 0))
         return self.ok({"closed": {o["id"]: self.order_json(o) for o in rows[ofs: ofs + 50]}, "count": len(rows)})
 
-    def cancel(self, ref):
-        hit = [o for o in self.orders if ref in (o["id"], o["coid"]) and o["status"] not in self.TERMINAL]
-        if not hit:
+    def cancel_order(self, ref):
+        """CancelOrder by txid or cl_ord_id: the base class cancels (a fill may race
+        it); an order already closed is Kraken's EOrder:Unknown order."""
+        canceled = [o for o in self.orders if ref in (o["id"], o["coid"]) and self.cancel(o)]
+        if not canceled:
             return self.error("unknown_order")
-        for o in hit:
-            o["status"], o["reason"], o["updated"] = "canceled", "User requested", time.time()
-        return self.ok({"count": len(hit)})
+        for o in canceled:
+            o["reason"] = "User requested"
+        return self.ok({"count": len(canceled)})
 
     def submit(self, p: dict):
         coid = p.get("cl_ord_id")

@@ -232,6 +232,8 @@ def test_reconcile_mirrors_venue_positions_into_the_store(venue):
 # order_max_age_seconds and resolves it by lookup.
 
 def _cancel_requests(venue) -> int:
+    if venue.kind == "kraken":
+        return venue.fake.count("POST", "/0/private/CancelOrder")
     return venue.fake.count("DELETE", "/v2/orders/" if venue.kind == "alpaca" else venue.order_path)
 
 

@@ -160,7 +160,7 @@ def test_an_order_canceled_at_kraken_is_canceled_in_the_store(venue):
     req = venue.pending("buy", order_type="limit", limit_price=60000.0)
     venue.fake.place(req.client_order_id, venue.sym, "buy", req.qty, order_type="limit", limit_price=60000.0,
                      plan="hold")
-    venue.fake.cancel(req.client_order_id)  # by hand on the website
+    venue.fake.cancel_order(req.client_order_id)  # by hand on the website
     res = venue.broker.lookup(req.client_order_id)
     assert res.status == "CANCELED" and res.error == "kraken status canceled"
     assert venue.order(req.client_order_id).status == "CANCELED"
