@@ -26,7 +26,7 @@ import re
 import time
 from urllib.parse import parse_qs
 
-from .test_brokers_fake_venues import FakeVenue, recorded
+from .fake_venues import FakeVenue, recorded
 
 _ASSET = {"XXBT": "BTC", "XETH": "ETH", "ZUSD": "USD"}  # Kraken asset ids -> ccxt codes
 _UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")

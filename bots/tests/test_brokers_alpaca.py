@@ -14,7 +14,8 @@ from quantshift.brokers import AlpacaBroker, BrokerError, RetryPolicy
 from quantshift.marketdata import AlpacaSource
 from quantshift.venues.startup_errors import AdapterConfigError
 
-from .test_brokers_fake_venues import FakeAlpaca, Harness, _broker_database, broker_db  # noqa: F401
+from .fake_venues import FakeAlpaca
+from .test_brokers_fake_venues import Harness, _broker_database, broker_db  # noqa: F401
 
 FAST = RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.02, fill_wait_seconds=0.5)
 

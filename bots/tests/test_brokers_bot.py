@@ -14,7 +14,7 @@ from quantshift.store import Database, leader_lease, migrate, orders, positions
 from quantshift.watchdog import Notifier
 
 from .conftest import SYMBOLS
-from .test_brokers_fake_venues import FakeAlpaca
+from .fake_venues import FakeAlpaca
 
 FAST = RetryPolicy(attempts=2, base_seconds=0.01, cap_seconds=0.02, fill_wait_seconds=0.5)
 

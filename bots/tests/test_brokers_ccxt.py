@@ -15,7 +15,8 @@ from quantshift.marketdata import CcxtSource
 from quantshift.venues.ccxt_client import make_exchange
 from quantshift.venues.startup_errors import AdapterConfigError
 
-from .test_brokers_fake_venues import FakeBinance, Harness, _broker_database, broker_db  # noqa: F401
+from .fake_venues import FakeBinance
+from .test_brokers_fake_venues import Harness, _broker_database, broker_db  # noqa: F401
 
 
 @pytest.fixture

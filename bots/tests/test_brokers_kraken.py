@@ -13,7 +13,8 @@ from quantshift.marketdata import CcxtSource
 from quantshift.venues.ccxt_client import make_exchange
 
 from .fake_kraken import FakeKraken
-from .test_brokers_fake_venues import Harness, _broker_database, broker_db, recorded, take_over  # noqa: F401
+from .fake_venues import recorded
+from .test_brokers_fake_venues import Harness, _broker_database, broker_db, take_over  # noqa: F401
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from quantshift.brokers import BrokerUnavailable, RetryPolicy
 from quantshift.metrics import BotMetrics
 from quantshift.venues.market_clock import AlpacaClock, AlwaysOpen, build_clock
 
-from .test_brokers_fake_venues import FakeAlpaca
+from .fake_venues import FakeAlpaca
 
 MONDAY = 1709510400  # 2024-03-04 00:00 UTC
 DAY = 86400
