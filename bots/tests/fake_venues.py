@@ -70,7 +70,7 @@ class FakeVenue:
     key = "PKTEST000000000000000000"
     secret = "test-secret-0123456789abcdefghijklmnopqr"
 
-    def __init__(self):
+    def __init__(self, bind: tuple[str, int] = ("127.0.0.1", 0)):
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str, dict]] = []
         self.faults: list[Fault] = []
@@ -120,12 +120,12 @@ class FakeVenue:
             def do_DELETE(self):
                 self._serve("DELETE")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(bind, Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
         self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"http://{bind[0]}:{self.server.server_port}"
 
     def close(self):
         self.server.shutdown()
@@ -157,6 +157,11 @@ class FakeVenue:
             return sum(1 for m, p, _ in self.requests if m == method and p.startswith(path))
 
     def dispatch(self, method, path, query, body, headers):
+        if method == "GET" and path == "/_fake/orders":  # the lab's status table, not a venue API
+            with self.lock:
+                return self.json([{"client_order_id": o["coid"], "symbol": o["symbol"], "side": o["side"],
+                                   "qty": o["qty"], "status": o["status"], "filled": o["filled"]}
+                                  for o in self.orders])
         q = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         with self.lock:
             self.requests.append((method, path, {**q, **({"_body": body} if body else {})}))
@@ -253,8 +258,8 @@ class FakeAlpaca(FakeVenue):
     TERMINAL = ("filled", "canceled", "expired", "rejected", "replaced")
     OPEN = ("new", "accepted", "pending_new", "partially_filled", "accepted_for_bidding", "held")
 
-    def __init__(self, cash: float = 100_000.0):
-        super().__init__()
+    def __init__(self, cash: float = 100_000.0, bind: tuple[str, int] = ("127.0.0.1", 0)):
+        super().__init__(bind)
         self.cash = float(cash)
         self.positions: dict[str, list[float]] = {}  # symbol -> [qty, avg]
         self.bars_page_size = 250
@@ -410,6 +415,9 @@ class FakeAlpaca(FakeVenue):
                 "o": round(c * 0.999, 4), "h": round(c * 1.002, 4), "l": round(c * 0.997, 4), "c": c,
                 "v": round((1000 + (t // 60) % 97) * ratio), "n": 10, "vw": c}
 
+    def live_price(self, sym: str) -> float:
+        return self.bar(sym, int(time.time()) // 60 * 60)["c"]
+
     def split(self, sym: str, ratio: float) -> None:
         """A corporate action: the adjusted history changes retroactively."""
         with self.lock:
@@ -424,20 +432,13 @@ class FakeAlpaca(FakeVenue):
         end = int(dt.datetime.fromisoformat(q["end"]).timestamp())
         tf = {"1Min": 60, "5Min": 300, "1Hour": 3600}[q["timeframe"]]
         session_open = self.session_open  # the fake market opened here: no bars before it
-        items = []
-        for s in sorted(syms):
-            for t in range(max(start, session_open) // tf * tf, end + 1, tf):
-                if t < start or t < session_open:
-                    continue
-                if s in self.bar_gaps and (t // tf) % 3 == 0:
-                    continue
-                items.append((s, self.bar(s, t)))
+        times = [t for t in range(max(start, session_open) // tf * tf, end + 1, tf) if t >= start and t >= session_open]
+        items = [(s, t) for s in sorted(syms) for t in times if not (s in self.bar_gaps and (t // tf) % 3 == 0)]
         offset = int(base64.b64decode(q["page_token"]).decode()) if q.get("page_token") else 0
         limit = min(int(q.get("limit") or 1000), self.bars_page_size)
-        page = items[offset: offset + limit]
         out: dict[str, list] = {}
-        for s, b in page:
-            out.setdefault(s, []).append(b)
+        for s, t in items[offset: offset + limit]:  # only the page's bars are made
+            out.setdefault(s, []).append(self.bar(s, t))
         nxt = offset + limit
         token = base64.b64encode(str(nxt).encode()).decode() if nxt < len(items) else None
         return self.json({"bars": out, "next_page_token": token})
@@ -455,8 +456,8 @@ class FakeBinance(FakeVenue):
     COMMISSION = 0.001
     _ids = itertools.count(28457394110)
 
-    def __init__(self, cash: float = 100_000.0):
-        super().__init__()
+    def __init__(self, cash: float = 100_000.0, bind: tuple[str, int] = ("127.0.0.1", 0)):
+        super().__init__(bind)
         self.balances = {"USDT": float(cash), "BTC": 0.0, "ETH": 0.0}
         self.info = recorded("binance", "exchangeInfo")
         self.markets = {s["symbol"]: s for s in self.info["symbols"]}
@@ -615,6 +616,28 @@ class FakeBinance(FakeVenue):
             rows = rows[-limit:]
         return self.json([self.order_json(o) for o in rows])
 
+    @staticmethod
+    def candle_close(market_id: str, t: int) -> float:
+        """The close of a market's candle opening at t (a slow wave around its level)."""
+        return 1000 + sum(map(ord, market_id)) + 10 * math.sin(t / 900)
+
+    def list_markets(self, symbols) -> None:
+        """Serve mode: every USDT pair the bot trades is a market (as BTCUSDT is), with
+        an empty balance of its base asset."""
+        template = self.markets["BTCUSDT"]
+        for sym in symbols:
+            base, quote = sym.split("/")
+            if quote != "USDT":
+                raise ValueError(f"fake binance lists USDT pairs only, got {sym}")
+            m = {**copy.deepcopy(template), "symbol": base + "USDT", "baseAsset": base}
+            if m["symbol"] not in self.markets:
+                self.info["symbols"].append(m)
+                self.markets[m["symbol"]] = m
+            self.balances.setdefault(base, 0.0)
+
+    def live_price(self, sym: str) -> float:
+        return self.candle_close(sym.replace("/", ""), int(time.time()) // 60 * 60)
+
     def klines(self, q: dict):
         tf = {"1m": 60, "5m": 300, "1h": 3600}[q["interval"]]
         start = int(q.get("startTime", 0)) // 1000
@@ -622,10 +645,84 @@ class FakeBinance(FakeVenue):
         now_open = int(time.time()) // tf * tf  # the forming candle is included, as on Binance
         rows = []
         t = (start + tf - 1) // tf * tf
-        seed = sum(map(ord, q["symbol"]))
         while t <= now_open and len(rows) < limit:
-            c = 1000 + seed + 10 * math.sin(t / 900)
+            c = self.candle_close(q["symbol"], t)
             rows.append([t * 1000, f"{c - 1:.8f}", f"{c + 2:.8f}", f"{c - 3:.8f}", f"{c:.8f}", "12.5", t * 1000 + tf * 1000 - 1,
                          f"{12.5 * c:.8f}", 100, "6.0", f"{6 * c:.8f}", "0"])
             t += tf
         return self.json(rows)
+
+
+# ------------------------------------------------------------ serve mode --
+
+class LivePrices(dict):
+    """Serve mode: a symbol's price is the close of the bar the fake serves for now,
+    so fills and account values follow the market data the bots read."""
+
+    def __init__(self, price):
+        super().__init__()
+        self._price = price
+
+    def __missing__(self, sym):
+        return self._price(sym)
+
+    def get(self, sym, default=None):
+        return self[sym]
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """The lab's paper venues: python3 fake_venues.py --alpaca 0.0.0.0:18081
+    --binance 0.0.0.0:18082 --binance-symbols BTC/USDT,ETH/USDT. They accept only
+    the keys in the environment (the bots' own .env names), and keep state in memory."""
+    import argparse
+    import os
+    import signal
+
+    p = argparse.ArgumentParser(prog="fake_venues.py", description="Recorded fake venues for the lab's paper mode.")
+    p.add_argument("--alpaca", metavar="HOST:PORT", help="serve Alpaca's trading and data APIs here")
+    p.add_argument("--binance", metavar="HOST:PORT", help="serve Binance spot here")
+    p.add_argument("--binance-symbols", default="BTC/USDT,ETH/USDT", help="USDT pairs Binance lists")
+    args = p.parse_args(argv)
+    keys = {
+        "alpaca": ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY"),
+        "binance": ("QUANTSHIFT_EXCHANGE_API_KEY", "QUANTSHIFT_EXCHANGE_API_SECRET"),
+    }
+    served = []
+    for venue, cls, where in (("alpaca", FakeAlpaca, args.alpaca), ("binance", FakeBinance, args.binance)):
+        if not where:
+            continue
+        missing = [name for name in keys[venue] if not os.environ.get(name)]
+        if missing:
+            p.error(f"--{venue} needs {' and '.join(missing)} in the environment")
+        fake = cls(bind=_address(where))
+        fake.key, fake.secret = (os.environ[name] for name in keys[venue])
+        fake.prices = LivePrices(fake.live_price)
+        if venue == "alpaca":
+            fake.bars_page_size = 10_000  # Alpaca's own page size (the tests use a small one)
+            # The fake market opened 400 minutes ago and stays open: the bots' first
+            # request gets a lookback's worth of bars, not days of them.
+            now = time.time()
+            fake.session_open = int(now) - 400 * 60
+            fake.sessions = [(now - 400 * 60, now + 30 * 86400), (now + 31 * 86400, now + 31 * 86400 + 23400)]
+        if venue == "binance":
+            fake.list_markets(args.binance_symbols.split(","))
+        served.append(fake)
+        print(f"fake {venue} serving on {fake.url}", flush=True)
+    if not served:
+        p.error("name at least one venue (--alpaca, --binance)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    for fake in served:
+        fake.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
