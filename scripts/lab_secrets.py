@@ -2,7 +2,8 @@
 """The lab's secrets, kept like production's: an ansible-vault file with the same
 vault_* variables, encrypted with the lab's own generated vault password.
 
-  lab_secrets.py ensure   create .lab/vault.yml once (random passwords, one per bot host)
+  lab_secrets.py ensure   create .lab/vault.yml once (random passwords, one per bot host);
+                          later only add a secret it lacks, never rotate one
   lab_secrets.py show     print the variable names it holds (never the values)
 
 Tests read the values with load().
@@ -35,20 +36,17 @@ def _vault(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(ANSIBLE_VAULT), *args], check=True, text=True, capture_output=True, env=env, **kw)
 
 
-def ensure() -> bool:
-    """Create the vault file if it does not exist; True when created."""
-    if VAULT.exists():
-        return False
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from lab_status import hosts_by_group
-
-    _, groups = hosts_by_group()
-    data = {
+def _wanted(groups: dict) -> dict:
+    return {
         "vault_quantshift_db_owner_password": _password(),
         "vault_quantshift_db_monitor_password": _password(),
+        "vault_quantshift_db_exporter_password": _password(),
         "vault_quantshift_db_bot_passwords": {host: _password() for host in groups["bots"]},
         "vault_redis_password": _password(),
     }
+
+
+def _write(data: dict) -> None:
     LAB_DIR.mkdir(parents=True, exist_ok=True)
     tmp = VAULT.with_suffix(f".{os.getpid()}")
     old = os.umask(0o077)
@@ -59,7 +57,25 @@ def ensure() -> bool:
     finally:
         os.umask(old)
         tmp.unlink(missing_ok=True)
-    return True
+
+
+def ensure() -> str:
+    """Create the vault file, or add the secrets a newer checkout needs to an existing
+    one (a value once generated is never rotated). Returns what it did."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from lab_status import hosts_by_group
+
+    _, groups = hosts_by_group()
+    wanted = _wanted(groups)
+    if not VAULT.exists():
+        _write(wanted)
+        return "generated"
+    data = load()
+    missing = [key for key in wanted if key not in data]
+    if not missing:
+        return "kept"
+    _write({**data, **{key: wanted[key] for key in missing}})
+    return "added " + ", ".join(missing) + " to"
 
 
 def load() -> dict:
@@ -69,7 +85,8 @@ def load() -> dict:
 
 def main(argv: list[str]) -> int:
     if argv[1:] == ["ensure"]:
-        print(f"lab: secrets {'generated in' if ensure() else 'kept in'} {VAULT} (ansible-vault)")
+        done = ensure()
+        print(f"lab: secrets {done + ' in' if done in ('generated', 'kept') else done} {VAULT} (ansible-vault)")
         return 0
     if argv[1:] == ["show"]:
         print("\n".join(sorted(load())))
