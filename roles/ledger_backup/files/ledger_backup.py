@@ -8,7 +8,7 @@
                                            restore a dump into DB and check every table's
                                            row count against the dump's own counts
 
-Settings come from /etc/quantshift/ledger-backup.json (written by the role). Both run
+Settings come from /etc/quantshift-ledger-backup.json (written by the role). Both run
 as the postgres system user (root is switched to it) and reach the server over its
 Unix socket. The restore prints one JSON verdict on stdout and exits 1 on a mismatch.
 """
@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-CONFIG = Path(os.environ.get("QUANTSHIFT_LEDGER_BACKUP_CONFIG", "/etc/quantshift/ledger-backup.json"))
+CONFIG = Path(os.environ.get("QUANTSHIFT_LEDGER_BACKUP_CONFIG", "/etc/quantshift-ledger-backup.json"))
 # ledger-20261202T140000Z.dump (UTC, so names sort in time order) and its row counts
 # ledger-20261202T140000Z.dump.json, taken in the same snapshot as the dump.
 DUMP = re.compile(r"^ledger-(\d{8}T\d{6}Z)\.dump$")
