@@ -3,8 +3,8 @@
 vault_* variables, encrypted with the lab's own generated vault password.
 
   lab_secrets.py ensure   create .lab/vault.yml once (random passwords, one per bot host,
-                          paper keys for the lab's fake venues); an older file gains
-                          the variables it lacks, its values kept
+                          paper keys for the lab's fake venues); later only add a
+                          secret it lacks, never rotate one
   lab_secrets.py show     print the variable names it holds (never the values)
 
 Tests read the values with load().
@@ -49,14 +49,11 @@ def _paper_keys() -> dict:
     }
 
 
-def _wanted() -> dict:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from lab_status import hosts_by_group
-
-    _, groups = hosts_by_group()
+def _wanted(groups: dict) -> dict:
     return {
         "vault_quantshift_db_owner_password": _password(),
         "vault_quantshift_db_monitor_password": _password(),
+        "vault_quantshift_db_exporter_password": _password(),
         "vault_quantshift_db_bot_passwords": {host: _password() for host in groups["bots"]},
         "vault_redis_password": _password(),
         "vault_quantshift_bot_env": _paper_keys(),
@@ -77,18 +74,22 @@ def _write(data: dict) -> None:
 
 
 def ensure() -> str:
-    """Create the vault file, or add the variables an older one lacks (keeping every
-    value it has: the lab's running services use them). Returns what was done."""
-    wanted = _wanted()
+    """Create the vault file, or add the secrets a newer checkout needs to an existing
+    one (a value once generated is never rotated). Returns what it did."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from lab_status import hosts_by_group
+
+    _, groups = hosts_by_group()
+    wanted = _wanted(groups)
     if not VAULT.exists():
         _write(wanted)
-        return "generated in"
-    have = load()
-    missing = {k: v for k, v in wanted.items() if k not in have}
+        return "generated"
+    data = load()
+    missing = [key for key in wanted if key not in data]
     if not missing:
-        return "kept in"
-    _write({**have, **missing})
-    return f"added {', '.join(sorted(missing))} to"
+        return "kept"
+    _write({**data, **{key: wanted[key] for key in missing}})
+    return "added " + ", ".join(missing) + " to"
 
 
 def load() -> dict:
@@ -98,7 +99,8 @@ def load() -> dict:
 
 def main(argv: list[str]) -> int:
     if argv[1:] == ["ensure"]:
-        print(f"lab: secrets {ensure()} {VAULT} (ansible-vault)")
+        done = ensure()
+        print(f"lab: secrets {done + ' in' if done in ('generated', 'kept') else done} {VAULT} (ansible-vault)")
         return 0
     if argv[1:] == ["show"]:
         print("\n".join(sorted(load())))

@@ -1,4 +1,5 @@
-"""The metric names the bots, the failover monitor and redis_exporter export.
+"""The metric names the bots, the failover monitor, the exporters (redis, node,
+postgres), the ledger backup and the recording rules export.
 
 Dashboards and alert rules may only use these names: a metric renamed on one
 side and not on the other would leave a panel empty or an alert silent, which
@@ -8,8 +9,12 @@ tests, plus a small PromQL scanner that lists the metric names a query uses.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import re
+from pathlib import Path
+
+import yaml
 
 from prometheus_client import CollectorRegistry
 
@@ -62,10 +67,50 @@ REDIS_EXPORTER = {
     "redis_connected_slave_lag_seconds": "gauge",
 }
 PROMETHEUS = {"up": "gauge"}
+# Debian's prometheus-node-exporter 1.5 (job node), the names the host panels and
+# alerts use; node_cpu_seconds_total{cpu, mode}, node_filesystem_*{mountpoint, fstype}.
+NODE_EXPORTER = {
+    "node_cpu_seconds_total": "counter",
+    "node_memory_MemAvailable_bytes": "gauge",
+    "node_memory_MemTotal_bytes": "gauge",
+    "node_filesystem_avail_bytes": "gauge",
+    "node_filesystem_size_bytes": "gauge",
+    "node_filesystem_readonly": "gauge",
+}
+# Debian's prometheus-postgres-exporter 0.11 (job postgres), default collectors.
+POSTGRES_EXPORTER = {
+    "pg_up": "gauge",
+    "pg_stat_database_numbackends": "gauge",
+    "pg_settings_max_connections": "gauge",
+    "pg_database_size_bytes": "gauge",
+}
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ledger_backup_metrics() -> dict[str, str]:
+    """What the ledger backup writes for the textfile collector: its own METRICS table."""
+    path = _ROOT / "roles/ledger_backup/files/ledger_backup.py"
+    spec = importlib.util.spec_from_file_location("ledger_backup", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {name: "gauge" for name in module.METRICS}
+
+
+def _recorded() -> dict[str, str]:
+    """Series the recording rules of files/prometheus/rules/ produce (gauges)."""
+    out = {}
+    for path in sorted((_ROOT / "files/prometheus/rules").glob("*.yml")):
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
+            out.update({rule["record"]: "gauge" for rule in group.get("rules", []) if "record" in rule})
+    return out
+
+
+LEDGER_BACKUP = _ledger_backup_metrics()
 
 # Every series name a query may select, mapped to 'counter' or 'gauge'.
 SERIES = {f"{prefix}_{suffix}": kind for prefix in BOT_PREFIXES for suffix, kind in BOT_SUFFIXES.items()}
 SERIES.update(_series({**FAILOVER_MONITOR, **REDIS_EXPORTER, **PROMETHEUS}))
+SERIES.update({**NODE_EXPORTER, **POSTGRES_EXPORTER, **LEDGER_BACKUP, **_recorded()})
 
 # --------------------------------------------------------------- PromQL scan
 _KEYWORDS = {

@@ -35,50 +35,51 @@ def test_generated_vault_is_encrypted_private_and_feeds_the_lab_inventory(tmp_pa
     # The inventory resolves every secret through the vault, one bot password per host.
     r = run(str(VENV_BIN / "ansible"), "-i", "inventories/lab/hosts.yml", "bots", "-c", "local", "-m", "debug",
             "-a", json.dumps({"msg": "{{ [quantshift_db_owner_password, quantshift_db_monitor_password, redis_password,"
-                                     " quantshift_db_bot_password] | map('length') | list }}"
+                                     " quantshift_db_bot_password, quantshift_db_exporter_password]"
+                                     " | map('length') | list }}"
                                      " {{ quantshift_db_bot_password | hash('sha1') }}"}),
             lab_dir=lab)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = [line for line in r.stdout.splitlines() if '"msg"' in line]
-    assert len(lines) == 2 and all("[32, 32, 32, 32]" in line for line in lines), r.stdout
+    assert len(lines) == 2 and all("[32, 32, 32, 32, 32]" in line for line in lines), r.stdout
     assert lines[0].split()[-1] != lines[1].split()[-1], "each bot host must have its own password"
     # ...and the plaintext is nowhere on disk in the lab dir.
     shown = run(sys.executable, "scripts/lab_secrets.py", "show", lab_dir=lab).stdout
-    assert shown.split() == sorted(["vault_quantshift_bot_env", "vault_quantshift_db_bot_passwords",
-                                    "vault_quantshift_db_monitor_password", "vault_quantshift_db_owner_password",
-                                    "vault_redis_password"])
+    assert shown.split() == sorted(["vault_quantshift_db_bot_passwords", "vault_quantshift_db_monitor_password",
+                                    "vault_quantshift_db_owner_password", "vault_redis_password",
+                                    "vault_quantshift_db_exporter_password", "vault_quantshift_bot_env"])
 
 
-def _load(lab: Path) -> dict:
-    code = "import sys, json; sys.path.insert(0, 'scripts'); import lab_secrets; print(json.dumps(lab_secrets.load()))"
-    return json.loads(run(sys.executable, "-c", code, lab_dir=lab).stdout)
+def test_a_lab_vault_from_an_older_checkout_gets_the_missing_secret_and_keeps_the_others(tmp_path):
+    lab = tmp_path / "lab"
+    assert run(sys.executable, "scripts/lab_secrets.py", "ensure", lab_dir=lab).returncode == 0
+    load = [sys.executable, "-c", "import sys, json; sys.path.insert(0, 'scripts'); import lab_secrets;"
+            " print(json.dumps(lab_secrets.load()))"]
+    before = json.loads(run(*load, lab_dir=lab).stdout)
+    older = {k: v for k, v in before.items() if k != "vault_quantshift_db_exporter_password"}
+    # what an older checkout generated: the same file without the exporter's password
+    r = run(sys.executable, "-c", "import sys, json; sys.path.insert(0, 'scripts'); import lab_secrets;"
+            f" lab_secrets._write(json.loads({json.dumps(json.dumps(older))}))", lab_dir=lab)
+    assert r.returncode == 0, r.stderr
+    r = run(sys.executable, "scripts/lab_secrets.py", "ensure", lab_dir=lab)
+    assert r.returncode == 0 and "added vault_quantshift_db_exporter_password" in r.stdout, r.stdout + r.stderr
+    after = json.loads(run(*load, lab_dir=lab).stdout)
+    assert {k: v for k, v in after.items() if k in older} == older, "an existing secret was rotated"
+    assert len(after["vault_quantshift_db_exporter_password"]) == 32
 
 
-def test_an_older_vault_gains_the_paper_keys_and_keeps_every_value_it_had(tmp_path):
+def test_the_lab_vault_holds_broker_keys_shaped_like_real_paper_keys(tmp_path):
     from quantshift.venues import credentials
 
     lab = tmp_path / "lab"
-    assert run(sys.executable, "scripts/lab_secrets.py", "ensure", lab_dir=lab).returncode == 0
-    first = _load(lab)
-    # A vault written before paper mode existed: no broker keys.
-    code = ("import sys; sys.path.insert(0, 'scripts'); import lab_secrets; d = lab_secrets.load();"
-            "d.pop('vault_quantshift_bot_env'); lab_secrets._write(d)")
-    assert run(sys.executable, "-c", code, lab_dir=lab).returncode == 0
     r = run(sys.executable, "scripts/lab_secrets.py", "ensure", lab_dir=lab)
-    assert r.returncode == 0 and "added vault_quantshift_bot_env to" in r.stdout, r.stdout + r.stderr
-    upgraded = _load(lab)
-    assert {k: v for k, v in upgraded.items() if k != "vault_quantshift_bot_env"} == {
-        k: v for k, v in first.items() if k != "vault_quantshift_bot_env"}
-    env = upgraded["vault_quantshift_bot_env"]
-    assert env["APCA_API_KEY_ID"] != first["vault_quantshift_bot_env"]["APCA_API_KEY_ID"]  # new, not the old
-    # Shaped like real paper keys: the deploy's checks pass them for paper trading.
+    assert r.returncode == 0
+    code = "import sys, json; sys.path.insert(0, 'scripts'); import lab_secrets; print(json.dumps(lab_secrets.load()))"
+    env = json.loads(run(sys.executable, "-c", code, lab_dir=lab).stdout)["vault_quantshift_bot_env"]
+    # The deploy's checks pass them for paper trading, as a real paper account's would.
     assert credentials.problems("alpaca", env, paper=True) == []
     assert credentials.problems("ccxt", env, paper=True) == []
-    assert value_not_in(env.values(), r.stdout + r.stderr)
-
-
-def value_not_in(values, text: str) -> bool:
-    return not any(v in text for v in values)
+    assert not any(v in r.stdout + r.stderr for v in env.values()), "a key was printed"
 
 
 def test_a_wrong_vault_password_fails_clearly(tmp_path):

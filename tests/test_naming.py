@@ -37,7 +37,8 @@ def test_the_filters_are_the_package_rules():
 def _settings_ports() -> set[str]:
     gv = inventory_vars.group_vars_all(ROOT / "inventories/lab")
     ports = {b["metrics_port"] for b in gv["quantshift_bot_instances"]}
-    ports |= {gv["failover_monitor_metrics_port"], gv["redis_exporter_port"]}
+    ports |= {gv["failover_monitor_metrics_port"], gv["redis_exporter_port"], gv["node_exporter_port"],
+              gv["postgres_exporter_port"]}
     return {str(p) for p in ports}
 
 

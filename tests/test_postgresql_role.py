@@ -26,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 ROLE = ROOT / "roles/postgresql"
 PG_BIN = Path(os.environ.get("QUANTSHIFT_PG_BIN", "/usr/lib/postgresql/15/bin"))
-BOT, MONITOR, OWNER = "qs_bot_ct100", "qs_failover_monitor", "quantshift"
+BOT, MONITOR, OWNER, EXPORTER = "qs_bot_ct100", "qs_failover_monitor", "quantshift", "qs_postgres_exporter"
 
 
 def defaults() -> dict:
@@ -130,6 +130,7 @@ def run_role(server) -> subprocess.CompletedProcess:
             "postgresql_manage_server": False,
             "postgresql_owner_password": "o" * 20,
             "postgresql_monitor_password": "m" * 20,
+            "postgresql_exporter_password": "e" * 20,
             "postgresql_bot_logins": [{"name": BOT, "password": "b" * 20, "address": "127.0.0.1"}],
         },
         "roles": [{"role": "postgresql"}],
@@ -179,6 +180,17 @@ def test_bot_and_monitor_logins_get_the_session_limits_and_the_owner_does_not(de
         assert show(server, login, names) == {"idle_in_transaction_session_timeout": "10s",
                                               "statement_timeout": "5s"}, login
     assert show(server, OWNER, names) == {"idle_in_transaction_session_timeout": "0", "statement_timeout": "0"}
+
+
+def test_the_exporter_login_reads_statistics_and_nothing_of_the_ledger(deployed):
+    server, _, _ = deployed
+    with connect(server, "postgres", "postgres") as admin, admin.cursor() as cur:
+        cur.execute("""SELECT pg_has_role(%(r)s, 'pg_monitor', 'MEMBER'), r.rolsuper, r.rolcreaterole, r.rolcreatedb,
+                              has_database_privilege(%(r)s, 'quantshift', 'CONNECT'),
+                              (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid)
+                       FROM pg_roles r WHERE r.rolname = %(r)s""", {"r": EXPORTER})
+        assert cur.fetchone() == (True, False, False, False, False, 1)
+    admin.close()
 
 
 def test_a_lock_held_by_a_session_gone_quiet_in_a_transaction_is_freed(deployed):

@@ -32,6 +32,7 @@ def inventory(tmp_path: Path, *, primary=("ct100",), standby=("ct101",), group_v
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
     gv = group_vars_all(ROOT / "inventories/production")
     gv.update({"quantshift_db_owner_password": "x" * 20, "quantshift_db_monitor_password": "z" * 20,
+               "quantshift_db_exporter_password": "e" * 20,
                "quantshift_db_bot_password": "{{ 'b' * 20 ~ inventory_hostname }}", "redis_password": "y" * 20,
                "quantshift_bot_env": dict(PAPER_KEYS)})
     gv.update(group_vars or {})
@@ -60,7 +61,13 @@ def test_a_good_inventory_passes(tmp_path):
     ({"group_vars": {"quantshift_bot_instances": [{"name": "equity", "metrics_port": 9200},
                                                   {"name": "crypto", "metrics_port": 9250}]}},
      "port collision"),
-    ({"group_vars": {"redis_password": ""}}, "secrets: quantshift_db_owner_password, quantshift_db_monitor_password and redis_password must be set"),
+    ({"group_vars": {"redis_password": ""}}, "secrets: quantshift_db_owner_password, quantshift_db_monitor_password,"
+     " quantshift_db_exporter_password and redis_password must be set"),
+    ({"group_vars": {"quantshift_db_exporter_password": "short"}}, "quantshift_db_exporter_password and redis_password must be set"),
+    ({"group_vars": {"node_exporter_port": 9201}}, "port collision on the bot hosts"),
+    ({"group_vars": {"ledger_backup_keep_count": 0}}, "ledger_backup_keep_count: must be a whole number, at least 1 (got 0)"),
+    ({"group_vars": {"ledger_backup_interval_seconds": 30}},
+     "ledger_backup_interval_seconds: must be a whole number of seconds, at least 60 (got 30)"),
     ({"group_vars": {"quantshift_db_bot_password": "{{ vault_passwords[inventory_hostname] }}",
                      "vault_passwords": {"ct100": "p" * 20}}},
      "secrets: quantshift_db_bot_password for ct101 must be set"),
