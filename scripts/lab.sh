@@ -76,7 +76,7 @@ deploy() {
     sim) "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml "$@" ;;
     paper)
       "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml playbooks/lab-fake-venues.yml
-      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml -e quantshift_lab_paper=true "$@" ;;
+      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml -e "$(lab_status paper-vars)" "$@" ;;
     *) log "ERROR: QUANTSHIFT_MODE must be sim or paper, got '$mode'" >&2; exit 2 ;;
   esac
 }

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inventory_vars  # noqa: E402
 
@@ -142,6 +144,23 @@ def print_fake_venue_orders(address: str, ports: dict) -> None:
                   f"{o['status']:<17} filled {o['filled']:g}")
 
 
+def paper_vars() -> dict:
+    """The extra vars of the lab's paper mode: each bot's venue URL at the fake that
+    serves its base config's venue (alpaca, or the ccxt exchange) on the monitor host."""
+    addresses, groups = hosts_by_group()
+    ports = settings()["lab_fake_venue_ports"]
+    monitor = addresses[groups["monitoring"][0]]
+    urls = {}
+    for bot in bot_instances():
+        base = yaml.safe_load((ROOT / "roles/quantshift_bot/files/base_configs" / bot["base_config"]).read_text())
+        broker = base.get("broker", {})
+        venue = broker.get("exchange") if broker.get("kind") == "ccxt" else broker.get("kind")
+        if venue not in ports:
+            raise SystemExit(f"lab: {bot['name']} trades {venue}, which has no fake venue (lab_fake_venue_ports)")
+        urls[bot["name"]] = f"http://{monitor}:{ports[venue]}"
+    return {"quantshift_lab_paper": True, "quantshift_bot_venue_urls": urls}
+
+
 def cli(argv: list[str]) -> int:
     """`lab_status.py` prints the table; `exec HOST CMD` runs CMD on a lab host (by
     inventory name) with the lab's ssh settings; `hosts` prints "name address" per
@@ -168,11 +187,15 @@ def cli(argv: list[str]) -> int:
                     return 1
                 time.sleep(0.5)
         return 0
+    if argv == ["paper-vars"]:
+        print(json.dumps(paper_vars()))
+        return 0
     if argv == ["units"]:
         print(" ".join(u for u in services()["bots"] if u.startswith("quantshift-")))
         return 0
     if argv:
-        print("usage: lab_status.py [exec HOST COMMAND | hosts | wait-ssh SECONDS | units]", file=sys.stderr)
+        print("usage: lab_status.py [exec HOST COMMAND | hosts | wait-ssh SECONDS | units | paper-vars]",
+              file=sys.stderr)
         return 2
     return main()
 

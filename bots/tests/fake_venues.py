@@ -619,7 +619,8 @@ class FakeBinance(FakeVenue):
     @staticmethod
     def candle_close(market_id: str, t: int) -> float:
         """The close of a market's candle opening at t (a slow wave around its level)."""
-        return 1000 + sum(map(ord, market_id)) + 10 * math.sin(t / 900)
+        seed = sum(map(ord, market_id))
+        return 1000 + seed + 10 * math.sin(t / 900 + seed)  # each market in its own phase
 
     def list_markets(self, symbols) -> None:
         """Serve mode: every USDT pair the bot trades is a market (as BTCUSDT is), with

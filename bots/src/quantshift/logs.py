@@ -124,6 +124,8 @@ def setup(level: str = "INFO", *, identifier: str = "quantshift", env=os.environ
     """Configure the root logger; returns "journal" or "stdout"."""
     handler = journal_handler(identifier) if under_journal(env) else None
     target = "journal"
+    if handler is not None:
+        handler.setFormatter(logging.Formatter("%(message)s"))  # journald keeps level and logger as fields
     if handler is None:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter(_PLAIN))
@@ -146,6 +148,7 @@ def also_to_journal(identifier: str, level: str = "INFO", socket_path: str = JOU
     handler = journal_handler(identifier) if os.path.exists(socket_path) else None
     if handler is None:
         return False
+    handler.setFormatter(logging.Formatter("%(message)s"))
     handler.addFilter(_bound)
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
     return True
