@@ -9,18 +9,14 @@ import datetime as dt
 import importlib.util
 import json
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from pathlib import Path
 
 import psycopg2
 import pytest
 
+from pg_cluster import initdb
+
 ROOT = Path(__file__).resolve().parent.parent
-PG_BIN = Path(os.environ.get("QUANTSHIFT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 spec = importlib.util.spec_from_file_location("ledger_backup", ROOT / "roles/ledger_backup/files/ledger_backup.py")
 lb = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lb)
@@ -78,33 +74,13 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.prom"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    for b in ("initdb", "pg_ctl"):
-        if not (PG_BIN / b).exists():
-            pytest.fail(f"PostgreSQL binary {PG_BIN / b} missing: install postgresql-15 (this test needs a real server)")
-    pre = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    tmp = Path(tempfile.mkdtemp(prefix="qs-ledger-"))
-    datadir, sockdir = tmp / "data", tmp / "sock"
-    sockdir.mkdir()
-    os.chmod(tmp, 0o755)
-    if pre:
-        pw = pwd.getpwnam("postgres")
-        for p in (tmp, sockdir):
-            os.chown(p, pw.pw_uid, pw.pw_gid)
-    port = free_port()
-    subprocess.run(pre + [str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust", "--no-sync"],
-                   check=True, capture_output=True)
+    c = initdb("qs-ledger-")
+    datadir, sockdir, port, tmp = c.datadir, c.sockdir, c.port, c.tmp
     with (datadir / "postgresql.conf").open("a") as f:
         f.write(f"\nport = {port}\nlisten_addresses = ''\nunix_socket_directories = '{sockdir}'\nfsync = off\n")
-    started = subprocess.run(pre + [str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(tmp / "pg.log"), "-w",
-                                    "-t", "60", "start"], capture_output=True, text=True)
+    started = c.start()
     assert started.returncode == 0, started.stdout + started.stderr
     env = {"PGHOST": str(sockdir), "PGPORT": str(port), "PGUSER": "postgres"}
     old = {k: os.environ.get(k) for k in env}
@@ -130,9 +106,7 @@ def server():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        subprocess.run(pre + [str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        c.stop()
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ free a row lock held by a session that went quiet inside a transaction."""
 from __future__ import annotations
 
 import os
-import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,9 +20,10 @@ import psycopg2.errors
 import pytest
 import yaml
 
+from pg_cluster import initdb
+
 ROOT = Path(__file__).resolve().parent.parent
 ROLE = ROOT / "roles/postgresql"
-PG_BIN = Path(os.environ.get("QUANTSHIFT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BOT, MONITOR, OWNER, EXPORTER = "qs_bot_ct100", "qs_failover_monitor", "quantshift", "qs_postgres_exporter"
 
 
@@ -39,47 +37,24 @@ def rendered_conf(**over) -> str:
         **{**defaults(), "ansible_managed": "test", **over})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """A PostgreSQL 15 whose postgresql.conf includes the role's rendered file."""
-    for b in ("initdb", "pg_ctl"):
-        if not (PG_BIN / b).exists():
-            pytest.fail(f"PostgreSQL binary {PG_BIN / b} missing: install postgresql-15 (this test needs a real server)")
-    # initdb refuses root: run the server as the postgres system user.
-    pre = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    tmp = Path(tempfile.mkdtemp(prefix="qs-pgrole-"))
-    datadir, sockdir = tmp / "data", tmp / "sock"
-    sockdir.mkdir()
-    os.chmod(tmp, 0o755)
-    if pre:
-        pw = pwd.getpwnam("postgres")
-        for p in (tmp, sockdir):
-            os.chown(p, pw.pw_uid, pw.pw_gid)
-    port = free_port()
-    subprocess.run(pre + [str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust", "--no-sync"],
-                   check=True, capture_output=True)
+    c = initdb("qs-pgrole-")
+    datadir, sockdir, port, tmp = c.datadir, c.sockdir, c.port, c.tmp
     conf = datadir / "quantshift.conf"
     conf.write_text(rendered_conf(postgresql_listen_addresses="127.0.0.1", postgresql_port=port))
     with (datadir / "postgresql.conf").open("a") as f:
         f.write(f"\ninclude = '{conf}'\nunix_socket_directories = '{sockdir}'\nfsync = off\n")
-    if pre:
+    if c.pre:
         shutil.chown(conf, "postgres", "postgres")
     # A parameter the server does not know, or a bad value, fails the start here.
-    started = subprocess.run(pre + [str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(tmp / "pg.log"), "-w",
-                                    "-t", "60", "start"], capture_output=True, text=True)
+    started = c.start()
     assert started.returncode == 0, started.stdout + started.stderr + (tmp / "pg.log").read_text()
     try:
         yield {"port": port, "sockdir": str(sockdir), "tmp": tmp}
     finally:
-        subprocess.run(pre + [str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        c.stop()
 
 
 def connect(server, user: str, dbname: str = "quantshift"):
