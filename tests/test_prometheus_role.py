@@ -84,3 +84,28 @@ def test_bot_targets_carry_the_market_label_only_when_the_bot_has_one(rendered):
         assert labels == [{"instance": h, **expected} for h in HOSTS], f"{bot['name']}: target labels {labels}"
     monitor = [t["labels"] for t in jobs["quantshift_failover_monitor"]["static_configs"]]
     assert all("bot" not in labels for labels in monitor), "the rules tell bots from the monitor by the bot label"
+
+
+def test_the_scrape_config_is_the_same_whatever_order_the_inventory_lists_its_hosts(tmp_path):
+    # Molecule's generated inventory lists ct100, ct101, monitor first; the lab's own
+    # lists monitor first. A config that followed that order changed on the first
+    # site.yml run after the chaos suite's converge (caught by its zero-change check).
+    def render(order: list[str]) -> str:
+        out = tmp_path / "-".join(order)
+        out.mkdir()
+        (out / "hosts.yml").write_text(yaml.safe_dump({"all": {
+            "hosts": {h: {"ansible_host": f"192.0.2.{i}"} for i, h in
+                      sorted(enumerate(["monitor", "ct100", "ct101"], 10), key=lambda x: order.index(x[1]))},
+            "children": {"bots": {"hosts": {"ct100": None, "ct101": None}}, "database": {"hosts": {"monitor": None}}}}},
+            sort_keys=False))
+        run_plays(out, [{
+            "hosts": "localhost", "connection": "local", "gather_facts": False,
+            "vars": {"ansible_python_interpreter": sys.executable},
+            "vars_files": [str(ROLE / "defaults/main.yml")],
+            "tasks": [{"name": "Scrape config", "ansible.builtin.template": {
+                "src": str(ROLE / "templates/prometheus.yml.j2"), "dest": f"{out}/prometheus.yml", "mode": "0644"}}],
+        }])
+        return (out / "prometheus.yml").read_text()
+
+    first, second = render(["monitor", "ct100", "ct101"]), render(["ct100", "ct101", "monitor"])
+    assert "job_name: node" in first and first == second
