@@ -113,29 +113,37 @@ def under_journal(env=os.environ, stream=None) -> bool:
 
 
 def journal_handler(identifier: str) -> logging.Handler | None:
+    """systemd-python's handler (bare messages: journald keeps level and logger as
+    fields), or None where systemd-python is not importable."""
     try:
         from systemd.journal import JournalHandler
     except ImportError:
         return None
-    return JournalHandler(SYSLOG_IDENTIFIER=identifier)
+    handler = JournalHandler(SYSLOG_IDENTIFIER=identifier)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+def _install(handler: logging.Handler, level: str) -> None:
+    """The root logger's only handler, with this process's fields bound."""
+    handler.addFilter(_bound)
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
 
 
 def setup(level: str = "INFO", *, identifier: str = "quantshift", env=os.environ) -> str:
     """Configure the root logger; returns "journal" or "stdout"."""
-    handler = journal_handler(identifier) if under_journal(env) else None
-    target = "journal"
+    journal = under_journal(env)
+    handler = journal_handler(identifier) if journal else None
     if handler is not None:
-        handler.setFormatter(logging.Formatter("%(message)s"))  # journald keeps level and logger as fields
-    if handler is None:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter(_PLAIN))
-        target = "stdout"
-    handler.addFilter(_bound)
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
-    if target == "stdout" and under_journal(env):
+        _install(handler, level)
+        return "journal"
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(_PLAIN))
+    _install(handler, level)
+    if journal:
         logging.getLogger("quantshift").warning(
             "python3-systemd is not importable: journal entries carry no ACCOUNT/CLIENT_ORDER_ID fields")
-    return target
+    return "stdout"
 
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
@@ -148,7 +156,5 @@ def also_to_journal(identifier: str, level: str = "INFO", socket_path: str = JOU
     handler = journal_handler(identifier) if os.path.exists(socket_path) else None
     if handler is None:
         return False
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(_bound)
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
+    _install(handler, level)
     return True
