@@ -75,8 +75,10 @@ deploy() {
   case "$mode" in
     sim) "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml "$@" ;;
     paper)
-      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml playbooks/lab-fake-venues.yml
-      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml -e "$(lab_status paper-vars)" "$@" ;;
+      local vars
+      vars=$(lab_status paper-vars)
+      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml playbooks/lab-fake-venues.yml -e "$vars"
+      "$ROOT/.venv/bin/ansible-playbook" -i inventories/lab/hosts.yml site.yml -e "$vars" "$@" ;;
     *) log "ERROR: QUANTSHIFT_MODE must be sim or paper, got '$mode'" >&2; exit 2 ;;
   esac
 }

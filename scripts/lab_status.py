@@ -145,12 +145,13 @@ def print_fake_venue_orders(address: str, ports: dict) -> None:
 
 
 def paper_vars() -> dict:
-    """The extra vars of the lab's paper mode: each bot's venue URL at the fake that
-    serves its base config's venue (alpaca, or the ccxt exchange) on the monitor host."""
+    """The extra vars of the lab's paper mode, for lab-fake-venues.yml and site.yml:
+    each bot's venue URL at the fake that serves its base config's venue (alpaca,
+    or the ccxt exchange) on the monitor host, and the pairs the Binance fake lists."""
     addresses, groups = hosts_by_group()
     ports = settings()["lab_fake_venue_ports"]
     monitor = addresses[groups["monitoring"][0]]
-    urls = {}
+    urls, binance_symbols = {}, []
     for bot in bot_instances():
         base = yaml.safe_load((ROOT / "roles/quantshift_bot/files/base_configs" / bot["base_config"]).read_text())
         broker = base.get("broker", {})
@@ -158,7 +159,10 @@ def paper_vars() -> dict:
         if venue not in ports:
             raise SystemExit(f"lab: {bot['name']} trades {venue}, which has no fake venue (lab_fake_venue_ports)")
         urls[bot["name"]] = f"http://{monitor}:{ports[venue]}"
-    return {"quantshift_lab_paper": True, "quantshift_bot_venue_urls": urls}
+        if venue == "binance":
+            binance_symbols += [s for s in base["symbols"] if s not in binance_symbols]
+    return {"quantshift_lab_paper": True, "quantshift_bot_venue_urls": urls,
+            "fake_venues_binance_symbols": binance_symbols}
 
 
 def cli(argv: list[str]) -> int:
