@@ -44,7 +44,7 @@ def run(name, *args, **kw):
 def test_once_trades_offline_through_the_whole_stack(tmp_path, pg_dsn, redis_url):
     cfg = _config(tmp_path, pg_dsn, redis_url)
     r = run("quantshift-db", "--config", cfg, "migrate")
-    assert r.returncode == 0 and "schema at 0002" in r.stdout
+    assert r.returncode == 0 and "schema at 0003" in r.stdout
     r = run("quantshift-lease", "--config", cfg, "init", "--holder", "ct100")
     assert r.returncode == 0 and "created: holder ct100 epoch 1" in r.stdout
     r = run("quantshift-lease", "--config", cfg, "init", "--holder", "ct101")

@@ -72,7 +72,7 @@ def test_bot_login_trades_but_cannot_change_the_schema(tmp_path, logins, redis_u
     owner_cfg = _config(tmp_path, logins["dsn"](logins["bot_ct100"]), redis_url)
     r = _migrate_as_owner(owner_cfg, logins)
     assert r.returncode == 0, r.stderr
-    assert "applied now: 0001, 0002" in r.stdout and "privileges updated" in r.stdout
+    assert "applied now: 0001, 0002, 0003" in r.stdout and "privileges updated" in r.stdout
     assert "owner-secret" not in r.stdout + r.stderr
     again = _migrate_as_owner(owner_cfg, logins)
     assert "applied now: none" in again.stdout and "privileges unchanged" in again.stdout
@@ -142,7 +142,7 @@ def test_a_bot_on_an_unmigrated_database_waits_with_a_clear_reason(make_cfg, pg_
     m = BotMetrics(cfg.metrics_prefix, 0, "127.0.0.1")
     bot = Bot(cfg, metrics=m, notifier=Notifier(env={}))
     try:
-        with pytest.raises(StartupError, match="schema lacks migrations 0001, 0002: run `quantshift-db migrate`"):
+        with pytest.raises(StartupError, match="schema lacks migrations 0001, 0002, 0003: run `quantshift-db migrate`"):
             bot.start(wait=False)
     finally:
         bot.shutdown()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__, logs
+from .cadence import next_slot_wait
 from .brokers import AlpacaBroker, BrokerError, CcxtBroker, OrderRequest, SimBroker
 from .config import BotConfig
 from .host_lock import HostLock
@@ -63,10 +64,11 @@ class CycleReport:
     duration: float = 0.0
 
 
-def build_broker(cfg: BotConfig, db: Database, md: MarketData):
+def build_broker(cfg: BotConfig, db: Database, quote):
+    """quote(symbols) -> prices: what the sim broker fills at (venues fill themselves)."""
     b = cfg.broker
     if b.kind == "sim":
-        return SimBroker(db, cfg.name, md.quote, initial_cash=b.initial_cash, fee_bps=b.fee_bps,
+        return SimBroker(db, cfg.name, quote, initial_cash=b.initial_cash, fee_bps=b.fee_bps,
                          slippage_bps=b.slippage_bps)
     broker = (AlpacaBroker if b.kind == "alpaca" else CcxtBroker).from_config(cfg, db)
     broker.order_max_age_seconds = b.order_max_age_seconds
@@ -74,31 +76,33 @@ def build_broker(cfg: BotConfig, db: Database, md: MarketData):
 
 
 class Bot:
+    """The monolith: one process fetches, computes, decides and trades. The modular
+    architecture's trading coordinator (modular/coordinator.py) is this class with
+    its inputs taken from the bus instead (the hooks marked "hook")."""
+
+    metrics_class = BotMetrics
+
     def __init__(self, cfg: BotConfig, *, metrics: BotMetrics | None = None, notifier: Notifier | None = None,
                  clock=time.time, source=None, market_clock=None):
         self.cfg = cfg
         self.clock = clock
         self.db = Database.from_config(cfg.database, application_name=f"quantshift-{cfg.name}")
-        cache = None
-        if cfg.redis.enabled:
-            cache = BarCache(cfg.redis.url, password=cfg.redis.password, ttl_seconds=cfg.redis.bars_ttl_seconds,
-                             socket_timeout=cfg.redis.socket_timeout_seconds)
         # Adapters first: an unusable broker/source is a config error, found
         # before the metrics port is bound.
-        self.md = MarketData(source if source is not None else build_source(cfg), cache, clock=clock)
-        self.broker = build_broker(cfg, self.db, self.md)
+        self._init_inputs(source)
+        self.broker = build_broker(cfg, self.db, self.quote)
         self.market_clock = market_clock if market_clock is not None else build_clock(cfg)
         self.strategies = build_strategies(cfg)
         # Before anything is bound or connected: a second process for this account
         # on this host refuses here with one line.
         self.host_lock = HostLock(cfg.lock_dir, cfg.name).acquire()
-        self.metrics = metrics if metrics is not None else BotMetrics(cfg.metrics_prefix, cfg.metrics_port,
-                                                                      cfg.metrics_bind)
+        self.metrics = metrics if metrics is not None else self.metrics_class(cfg.metrics_prefix, cfg.metrics_port,
+                                                                              cfg.metrics_bind)
         self.notifier = notifier if notifier is not None else Notifier(on_watchdog=self.metrics.record_watchdog)
         self.metrics.declare_strategies(s.name for s in self.strategies)
         # Network adapters observe every request in api_latency_seconds, count
         # each back-off in cycle_errors_total, and ping the watchdog while waiting.
-        for part in (self.broker, self.md.source, self.market_clock):
+        for part in (self.broker, self._data_source(), self.market_clock):
             if hasattr(part, "instrument"):
                 part.instrument(self.metrics, self.notifier.keepalive)
         self.risk = RiskManager(cfg.risk, cfg.broker.qty_decimals)
@@ -123,6 +127,25 @@ class Bot:
         if isinstance(self.market_clock, AlwaysOpen):
             self.metrics.market_open.set(1)  # from the first scrape; an exchange session is known after a read
         self._export_lease_validity()
+
+    # ----------------------------------------------------- inputs (hook) --
+    def _init_inputs(self, source) -> None:
+        cfg = self.cfg
+        cache = None
+        if cfg.redis.enabled:
+            cache = BarCache(cfg.redis.url, password=cfg.redis.password, ttl_seconds=cfg.redis.bars_ttl_seconds,
+                             socket_timeout=cfg.redis.socket_timeout_seconds)
+        self.md = MarketData(source if source is not None else build_source(cfg), cache, clock=self.clock)
+
+    def quote(self, symbols):
+        return self.md.quote(symbols)
+
+    def _data_source(self):
+        return self.md.source
+
+    def _warm_up(self) -> None:
+        fetch = self.md.latest(self.symbols, self.cfg.marketdata.lookback_bars)
+        self.metrics.symbols_loaded.set(len(fetch.bars.symbols))
 
     # ------------------------------------------------------------ lease --
     def _export_lease_validity(self) -> None:
@@ -234,8 +257,7 @@ class Bot:
         self.metrics.set_restarts(starts - 1)
         log.info("start %d of %s on %s (restarts_total=%d)", starts, cfg.name, cfg.host_id, starts - 1)
         self.notifier.keepalive()
-        fetch = self.md.latest(self.symbols, cfg.marketdata.lookback_bars)
-        self.metrics.symbols_loaded.set(len(fetch.bars.symbols))
+        self._warm_up()
         self.notifier.keepalive()
         # The holder does not trade, and sends no READY=1, until the broker's open
         # orders and positions have been reconciled with the store (under its fence).
@@ -245,7 +267,7 @@ class Bot:
                            max_delay=30.0)
         self.notifier.ready(f"ready: {len(self.symbols)} symbols, broker {self.broker.name}, {self._role()}")
         log.info("ready: %d symbols, %d strategies, broker %s, data %s", len(self.symbols), len(self.strategies),
-                 self.broker.name, self.md.source.name)
+                 self.broker.name, getattr(self._data_source(), "name", "the bus"))
 
     def _may_send(self) -> bool:
         """The send budget: enough lease left for one broker write (order or cancel)."""
@@ -313,6 +335,13 @@ class Bot:
         return contextlib.nullcontext() if getattr(part, "self_timed", False) else self.metrics.time_api()
 
     def _cycle(self, rep: CycleReport) -> None:
+        inputs = self._inputs(rep)
+        if inputs is not None:
+            self._trade(rep, *inputs)
+
+    def _inputs(self, rep: CycleReport):
+        """(prices, signal rows per strategy or None) for this cycle, or None when
+        there is nothing to trade on (hook: the coordinator reads the bus)."""
         cfg, m = self.cfg, self.metrics
         try:
             with self._api_timer(self.md.source):
@@ -354,7 +383,25 @@ class Bot:
                 if n:
                     m.record_signals(name, n)
 
-        prices = bars.close[-1]
+        return bars.close[-1], sig
+
+    def _votes(self, sig: dict[str, np.ndarray], m: int):
+        """Net vote per symbol and, per symbol, the strategies that voted its way
+        (hook: the coordinator weighs them by the regime's allocation)."""
+        stacked = np.vstack([sig[s.name] for s in self.strategies]) if self.strategies else np.zeros((0, m))
+        votes = stacked.sum(axis=0) if len(stacked) else np.zeros(m)
+        names = [s.name for s in self.strategies]
+        voters = ["+".join(n for n, v in zip(names, stacked[:, j]) if v != 0 and np.sign(v) == np.sign(votes[j]))
+                  for j in range(m)]
+        return votes, voters
+
+    def _claim_decision(self, rep: CycleReport) -> bool:
+        """Whether this bar may be acted on (hook: the coordinator records the
+        decision in the ledger, once per bar)."""
+        return True
+
+    def _trade(self, rep: CycleReport, prices: np.ndarray, sig: dict[str, np.ndarray] | None) -> None:
+        cfg, m = self.cfg, self.metrics
         market_open = rep.market_open = self._market_open(rep)
         if not self.lease_valid():
             # A standby only reads: no broker sync, no account state, no P&L row.
@@ -393,12 +440,8 @@ class Bot:
         rep.kill_switch = limit_hit
         m.daily_loss_limit_hit.set(1 if limit_hit else 0)
 
-        if sig is not None:
-            stacked = np.vstack([sig[s.name] for s in self.strategies]) if self.strategies else np.zeros((0, len(prices)))
-            votes = stacked.sum(axis=0) if len(stacked) else np.zeros(len(prices))
-            names = [s.name for s in self.strategies]
-            voters = ["+".join(n for n, v in zip(names, stacked[:, j]) if v != 0 and np.sign(v) == np.sign(votes[j]))
-                      for j in range(len(prices))]
+        if sig is not None and self._claim_decision(rep):
+            votes, voters = self._votes(sig, len(prices))
             intents = self.risk.plan(self.symbols, votes, voters, prices, acct.positions, acct.cash,
                                      kill_switch=limit_hit)
             rep.intents = len(intents)
@@ -518,6 +561,10 @@ class Bot:
             if self.stop_event.wait(min(step, left)):
                 return True
 
+    def _wait(self, seconds: float) -> None:
+        """Between heartbeats and cycles (hook: the coordinator decides bars meanwhile)."""
+        self._sleep(seconds)
+
     def request_stop(self, *_args) -> None:
         self.stop_event.set()
 
@@ -553,19 +600,12 @@ class Bot:
                 self.cycle()
                 next_cycle = time.monotonic() + self._until_next_cycle()
             self.notifier.keepalive()
-            self._sleep(max(0.0, min(next_hb, next_cycle) - time.monotonic()))
+            self._wait(max(0.0, min(next_hb, next_cycle) - time.monotonic()))
         self.shutdown()
         return 0
 
     def _until_next_cycle(self) -> float:
-        """Seconds to the next cycle, aligned to the wall-clock grid of the
-        interval plus a small offset: with 1-minute bars and a 60 s interval the
-        bot runs just after each bar completes instead of up to a minute late.
-        A slow cycle skips to the next slot rather than catching up in a burst."""
-        interval = self.cfg.cycle_interval_seconds
-        offset = min(1.0, interval / 10)
-        wait = interval - (self.clock() % interval) + offset
-        return wait if wait > offset else wait + interval
+        return next_slot_wait(self.clock(), self.cfg.cycle_interval_seconds)
 
     def shutdown(self) -> None:
         self.notifier.stopping()

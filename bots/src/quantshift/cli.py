@@ -1,4 +1,5 @@
-"""Console scripts: quantshift-bot, quantshift-status, quantshift-lease, quantshift-risk, quantshift-db.
+"""Console scripts: quantshift-bot, quantshift-coordinator (the other modular components: modular/cli.py),
+quantshift-status, quantshift-lease, quantshift-risk, quantshift-db.
 
 A bad config prints ONE line on stderr and exits 78 (EX_CONFIG), which the
 systemd units list in RestartPreventExitStatus: no restart storm.
@@ -39,7 +40,18 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------- quantshift-bot --
 
 def bot_main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="quantshift-bot", description="Run a QuantShift trading bot.")
+    return trader_main(argv, "quantshift-bot", "Run a QuantShift trading bot (the monolith: data, signals, "
+                       "orders in one process).", "bot")
+
+
+def coordinator_main(argv: list[str] | None = None) -> int:
+    return trader_main(argv, "quantshift-coordinator", "Run an account's trading coordinator (the modular "
+                       "architecture: signals from the bus, lease, risk, orders).", "coordinator")
+
+
+def trader_main(argv: list[str] | None, prog: str, description: str, kind: str) -> int:
+    """The process that holds an account's lease: the monolith or the coordinator."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     _config_arg(p)
     p.add_argument("--once", action="store_true", help="run one full cycle and exit")
     p.add_argument("--check-config", action="store_true",
@@ -54,13 +66,17 @@ def bot_main(argv: list[str] | None = None) -> int:
     from .runtime import tune_malloc
 
     tune_malloc()
-    from .bot import Bot  # imported after config so a bad config fails fast and lean
+    # imported after the config so a bad config fails fast and lean
+    if kind == "coordinator":
+        from .modular.coordinator import Coordinator as Trader
+    else:
+        from .bot import Bot as Trader
     from .host_lock import HostLockHeld
     from .venues.startup_errors import ExtraMissing
     try:
-        bot = Bot(cfg)
+        bot = Trader(cfg)
     except HostLockHeld as e:
-        print(f"quantshift-bot: {e}", file=sys.stderr)
+        print(f"{prog}: {e}", file=sys.stderr)
         return 1
     except ExtraMissing as e:
         print(str(ConfigError(cfg.source_path, "", str(e))), file=sys.stderr)

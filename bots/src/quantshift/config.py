@@ -172,6 +172,29 @@ class RiskConfig:
     min_order_usd: float = 10.0
 
 
+STRATEGY_NAMES = ("bollinger_bounce", "rsi_mean_reversion", "breakout_momentum")
+
+
+@dataclass(frozen=True)
+class ModularConfig:
+    """The modular architecture (DESIGN §8, docs/modular.md): how the account's
+    components talk over the Redis bus, and their metrics ports (the coordinator's
+    is metrics_port). Signal worker k (0-based, in STRATEGY_NAMES order), instance
+    i (1-based), serves on signal_worker_port + 3 * (i - 1) + k."""
+    chunk_size: int = 25
+    # The coordinator decides a bar when every strategy's signals for every chunk
+    # are in, or this long after the bar was published (then degraded).
+    signal_wait_seconds: float = 5.0
+    # A bar whose close is older than this is not traded (null: 2 bar lengths).
+    max_bar_age_seconds: float | None = None
+    # A bars event a worker read but left unacknowledged this long is taken over.
+    claim_idle_seconds: float = 30.0
+    stream_maxlen: int = 2000
+    market_data_port: int = 9300
+    regime_port: int = 9400
+    signal_worker_port: int = 9210
+
+
 @dataclass(frozen=True)
 class BotConfig:
     name: str
@@ -193,11 +216,20 @@ class BotConfig:
     marketdata: MarketDataConfig = field(default_factory=MarketDataConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    modular: ModularConfig = field(default_factory=ModularConfig)
     source_path: str | None = field(default=None, compare=False, metadata={"internal": True})
 
     @property
     def metrics_prefix(self) -> str:
         return f"quantshift_{self.name}"
+
+    @property
+    def max_bar_age_seconds(self) -> float:
+        m = self.modular.max_bar_age_seconds
+        return m if m is not None else 2.0 * self.marketdata.timeframe_seconds
+
+    def signal_worker_port(self, strategy: str, instance: int) -> int:
+        return self.modular.signal_worker_port + 3 * (instance - 1) + STRATEGY_NAMES.index(strategy)
 
 
 # ------------------------------------------------------------ conversion ---
@@ -373,6 +405,16 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     _check(r.daily_loss_limit_usd is None or r.daily_loss_limit_usd > 0, path, "risk.daily_loss_limit_usd",
            "must be > 0 or null")
     _check(r.min_order_usd >= 0, path, "risk.min_order_usd", "must be >= 0")
+    mo = cfg.modular
+    _check(mo.chunk_size >= 1, path, "modular.chunk_size", "must be >= 1")
+    _check(mo.signal_wait_seconds > 0, path, "modular.signal_wait_seconds", "must be > 0")
+    _check(mo.max_bar_age_seconds is None or mo.max_bar_age_seconds > 0, path, "modular.max_bar_age_seconds",
+           "must be > 0 or null")
+    _check(mo.claim_idle_seconds > 0, path, "modular.claim_idle_seconds", "must be > 0")
+    _check(mo.stream_maxlen >= 100, path, "modular.stream_maxlen", "must be >= 100")
+    for key in ("market_data_port", "regime_port", "signal_worker_port"):
+        port = getattr(mo, key)
+        _check(1 <= port <= 65535, path, f"modular.{key}", f"must be 1..65535, got {port}")
 
 
 # ccxt unified spot symbols: BASE/QUOTE (ccxt upper-cases codes; digits occur: 1INCH/USDT).

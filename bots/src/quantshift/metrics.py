@@ -47,6 +47,8 @@ METRIC_SUFFIXES = (
 )
 
 ERROR_TYPES = ("data", "redis", "db", "broker", "strategy", "lease", "internal")
+# The modular components' errors: the bus (Redis streams) and the regime model.
+COMPONENT_ERROR_TYPES = ("data", "bus", "strategy", "regime", "internal")
 ORDER_SIDES = ("buy", "sell")
 
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -95,17 +97,49 @@ class _Exporter:
             self._server = None
 
 
-class BotMetrics(_Exporter):
+class ComponentMetrics(_Exporter):
+    """The health series every component exports under its own prefix (the seed's
+    "same code, different component names"): heartbeat, cycle duration and errors,
+    watchdog pings, symbols handled. Subclasses add theirs in _declare()."""
+
+    error_types: tuple[str, ...] = ERROR_TYPES
+
     def __init__(self, name: str, port: int, bind: str = "0.0.0.0", *, start_server: bool = True):
         super().__init__(name)
         r, p = self.registry, name
         self.heartbeat = Gauge(f"{p}_heartbeat_seconds", "Unix time of the last heartbeat", registry=r)
-        self.cycle_duration = Histogram(f"{p}_cycle_duration_seconds", "Duration of one trading cycle",
+        self.cycle_duration = Histogram(f"{p}_cycle_duration_seconds", "Duration of one cycle",
                                         buckets=CYCLE_BUCKETS, registry=r)
         self.cycle_errors = Counter(f"{p}_cycle_errors", "Errors by type", ["type"], registry=r)
         self.symbols_loaded = Gauge(f"{p}_symbols_loaded", "Symbols with market data this cycle", registry=r)
         self.watchdog_notifications = Counter(f"{p}_watchdog_notifications",
                                               "WATCHDOG=1 notifications sent to systemd", registry=r)
+        for t in self.error_types:
+            self.cycle_errors.labels(type=t)
+        self._declare(r, p)
+        self._serve(port, bind, start_server)
+
+    def _declare(self, r: CollectorRegistry, p: str) -> None:
+        """Hook: the subclass's own series, before the server starts."""
+
+    def record_heartbeat(self, ts: float | None = None) -> None:
+        self.heartbeat.set(time.time() if ts is None else ts)
+
+    def record_cycle(self, seconds: float) -> None:
+        self.cycle_duration.observe(seconds)
+
+    def record_error(self, type_: str) -> None:
+        self.cycle_errors.labels(type=type_).inc()
+
+    def record_watchdog(self) -> None:
+        self.watchdog_notifications.inc()
+
+
+class BotMetrics(ComponentMetrics):
+    """A trading process's series: the seed's quantshift_<account>_* (the monolith
+    and the modular architecture's trading coordinator)."""
+
+    def _declare(self, r: CollectorRegistry, p: str) -> None:
         self.portfolio_value = Gauge(f"{p}_portfolio_value_usd", "Portfolio value (cash + positions)", registry=r)
         self.daily_pnl = Gauge(f"{p}_daily_pnl_usd", "Profit/loss since the start of the UTC day", registry=r)
         self.positions_open = Gauge(f"{p}_positions_open", "Open positions", registry=r)
@@ -133,29 +167,14 @@ class BotMetrics(_Exporter):
                                  "market); no orders are sent while it is 0", registry=r)
         # Pre-create label children so every series exists from the first scrape
         # (an absent series breaks rate() panels and "absent()" alerts alike).
-        for t in ERROR_TYPES:
-            self.cycle_errors.labels(type=t)
         for s in ORDER_SIDES:
             for counter in (self.orders, self.orders_rejected, self.orders_unknown):
                 counter.labels(side=s)
-        self._serve(port, bind, start_server)
 
     # -- recording helpers (one place that knows the metric objects) --
     def declare_strategies(self, names: Iterable[str]) -> None:
         for n in names:
             self.signals.labels(strategy=n)
-
-    def record_heartbeat(self, ts: float | None = None) -> None:
-        self.heartbeat.set(time.time() if ts is None else ts)
-
-    def record_cycle(self, seconds: float) -> None:
-        self.cycle_duration.observe(seconds)
-
-    def record_error(self, type_: str) -> None:
-        self.cycle_errors.labels(type=type_).inc()
-
-    def record_watchdog(self) -> None:
-        self.watchdog_notifications.inc()
 
     def record_signals(self, strategy: str, n: int = 1) -> None:
         self.signals.labels(strategy=strategy).inc(n)
@@ -185,6 +204,108 @@ class BotMetrics(_Exporter):
     def set_leader(self, epoch: int, is_primary: bool) -> None:
         self.leader_epoch.set(epoch)
         self.is_primary.set(1 if is_primary else 0)
+
+
+# ---------------------------------------------- the modular architecture --
+# Each component's prefix (quantshift_<component>); the account, strategy and worker
+# are the scrape target's labels, derived from the inventory (prometheus role).
+DECISION_RESULTS = ("complete", "degraded", "duplicate", "stale")
+COORDINATOR_PREFIX = "quantshift_trading_coordinator"
+# component kind (naming.COMPONENT_KINDS) -> metric prefix
+COMPONENT_PREFIXES = {
+    "coordinator": COORDINATOR_PREFIX,
+    "market-data": "quantshift_market_data_service",
+    "regime": "quantshift_ml_regime_service",
+    "signal-worker": "quantshift_signal_worker",
+}
+
+
+class SignalWorkerMetrics(ComponentMetrics):
+    error_types = COMPONENT_ERROR_TYPES
+
+    def _declare(self, r: CollectorRegistry, p: str) -> None:
+        self.messages_processed = Counter(f"{p}_messages_processed", "Bars events turned into signals and "
+                                          "acknowledged", registry=r)
+        self.messages_claimed = Counter(f"{p}_messages_claimed", "Bars events taken over (XAUTOCLAIM) from a "
+                                        "consumer that left them unacknowledged", registry=r)
+        self.signals = Counter(f"{p}_signals_published", "Non-zero signals published", registry=r)
+        self.bus_lost = Counter(f"{p}_bus_lost", "Consumer groups found missing and recreated (evicted or "
+                                "flushed streams)", registry=r)
+
+
+class MarketDataMetrics(ComponentMetrics):
+    error_types = COMPONENT_ERROR_TYPES
+
+    def _declare(self, r: CollectorRegistry, p: str) -> None:
+        self.bars_published = Counter(f"{p}_bars_published", "New-bars events published (one per bar)",
+                                      registry=r)
+        self.last_publish = Gauge(f"{p}_last_publish_seconds", "Unix time of the last new-bars event",
+                                  registry=r)
+        self.market_data_age = Gauge(f"{p}_market_data_age_seconds", "Age of the newest completed bar",
+                                     registry=r)
+        self.api_latency = Histogram(f"{p}_api_latency_seconds", "Latency of market data calls",
+                                     buckets=LATENCY_BUCKETS, registry=r)
+
+    @contextlib.contextmanager
+    def time_api(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.api_latency.observe(time.perf_counter() - t0)
+
+
+class RegimeMetrics(ComponentMetrics):
+    error_types = COMPONENT_ERROR_TYPES
+
+    def _declare(self, r: CollectorRegistry, p: str) -> None:
+        self.regime = Gauge(f"{p}_regime", "Id of the current regime (-1: none yet)", registry=r)
+        self.regime.set(-1)
+        self.probability = Gauge(f"{p}_regime_probability", "Probability of each regime at the newest bar",
+                                 ["regime"], registry=r)
+        self.last_update = Gauge(f"{p}_last_update_seconds", "Unix time the regime was last published",
+                                 registry=r)
+        self.changes = Counter(f"{p}_regime_changes", "Regime changes published", registry=r)
+        self.fit_duration = Histogram(f"{p}_fit_duration_seconds", "Duration of one model fit",
+                                      buckets=CYCLE_BUCKETS, registry=r)
+
+
+class CoordinatorMetrics(BotMetrics):
+    """The seed's quantshift_<account>_* series (so the Phase-0 dashboards and alerts
+    stay valid) and, on the same port, the coordinator's own under
+    quantshift_trading_coordinator_*."""
+
+    coordinator_prefix = COORDINATOR_PREFIX
+
+    def _declare(self, r: CollectorRegistry, p: str) -> None:
+        super()._declare(r, p)
+        c = self.coordinator_prefix
+        self.decision_latency = Histogram(f"{c}_decision_latency_seconds", "New bars published to the "
+                                          "coordinator's decision", buckets=LATENCY_BUCKETS, registry=r)
+        self.decisions = Counter(f"{c}_decisions", "Bars decided, by result", ["result"], registry=r)
+        for res in DECISION_RESULTS:
+            self.decisions.labels(result=res)
+        self.degraded = Gauge(f"{c}_degraded", "1 when the last decision lacked a strategy's signals", registry=r)
+        self.strategy_missing = Gauge(f"{c}_strategy_missing", "1 when the strategy's signals were missing "
+                                      "(in whole or part) at the last decision", ["strategy"], registry=r)
+        self.signals_late = Counter(f"{c}_signals_late", "Signals that arrived for a bar already decided "
+                                    "(acknowledged, not acted on)", registry=r)
+        self.regime_age = Gauge(f"{c}_regime_age_seconds", "Age of the regime in use (NaN: none yet)", registry=r)
+        self.regime_fallback = Gauge(f"{c}_regime_fallback", "1 while the regime is missing or older than "
+                                     "regime.max_age_seconds and the default allocation is used", registry=r)
+        self.regime = Gauge(f"{c}_regime", "Id of the regime whose allocation is in use (-1: default)",
+                            registry=r)
+        self.stream_pending = Gauge(f"{c}_stream_pending", "Entries delivered to a consumer group and not yet "
+                                    "acknowledged", ["stream", "group"], registry=r)
+        self.stream_lag = Gauge(f"{c}_stream_lag", "Entries not yet delivered to a consumer group",
+                                ["stream", "group"], registry=r)
+        self.bus_lost = Counter(f"{c}_bus_lost", "Consumer groups found missing and recreated", registry=r)
+
+    def declare_strategies(self, names: Iterable[str]) -> None:
+        names = list(names)
+        super().declare_strategies(names)
+        for n in names:
+            self.strategy_missing.labels(strategy=n)
 
 
 class MonitorMetrics(_Exporter):

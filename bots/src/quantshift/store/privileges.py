@@ -22,6 +22,7 @@ BOT_TABLES: dict[str, tuple[str, ...]] = {
     "daily_pnl": ("SELECT", "INSERT", "UPDATE"),
     "failover_events": ("SELECT", "INSERT"),
     "fenced_orders": ("SELECT", "INSERT"),             # the holder's detection at the broker
+    "decided_bars": ("SELECT", "INSERT"),              # the coordinator's once-per-bar decisions
     "monitor_checks": ("SELECT",),
 }
 # The failover monitor (and quantshift-ha) reads everything, takes leases over
