@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from . import naming
 from .venues import budget, credentials, profiles
 
 EX_CONFIG = 78
@@ -172,7 +173,7 @@ class RiskConfig:
     min_order_usd: float = 10.0
 
 
-STRATEGY_NAMES = ("bollinger_bounce", "rsi_mean_reversion", "breakout_momentum")
+STRATEGY_NAMES = naming.STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ class BotConfig:
         return m if m is not None else 2.0 * self.marketdata.timeframe_seconds
 
     def signal_worker_port(self, strategy: str, instance: int) -> int:
-        return self.modular.signal_worker_port + 3 * (instance - 1) + STRATEGY_NAMES.index(strategy)
+        return naming.signal_worker_port(self.modular.signal_worker_port, strategy, instance)
 
 
 # ------------------------------------------------------------ conversion ---

@@ -8,6 +8,8 @@ change.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 HOME = "/opt/quantshift"
 MONITOR = "failover-monitor"
 
@@ -60,3 +62,68 @@ def component_unit(account: str, kind: str, strategy: str | None = None, instanc
 def component_command(kind: str) -> str:
     """The console script that runs a component."""
     return f"quantshift-{kind}"
+
+
+# The architectures an account can be deployed in: the monolith (one process,
+# quantshift-bot) or the modular component set. Both are started as the account's
+# target, so the failover monitor and playbooks do not care which.
+MONOLITH = "monolith"
+MODULAR = "modular"
+ARCHITECTURES = (MODULAR, MONOLITH)
+STRATEGIES = ("bollinger_bounce", "rsi_mean_reversion", "breakout_momentum")  # = config.STRATEGY_NAMES
+# The Prometheus job of each component kind (the seed's Phase-1 scrape snippet).
+JOBS = {COORDINATOR: "trading_coordinator", MARKET_DATA: "market_data_service", REGIME: "ml_regime_service",
+        SIGNAL_WORKER: "signal_workers"}
+
+
+@dataclass(frozen=True)
+class Component:
+    account: str
+    kind: str            # COMPONENT_KINDS, or "bot" for the monolith
+    unit: str
+    command: str         # console script; its arguments are `args` after --config
+    args: tuple[str, ...]
+    port: int            # its metrics port
+    strategy: str | None = None
+    instance: int = 1
+
+    @property
+    def job(self) -> str:
+        return JOBS.get(self.kind, f"quantshift_{self.account}")
+
+    def as_dict(self) -> dict:
+        return {"account": self.account, "kind": self.kind, "unit": self.unit, "command": self.command,
+                "args": list(self.args), "port": self.port, "strategy": self.strategy, "instance": self.instance,
+                "job": self.job}
+
+
+def signal_worker_port(base: int, strategy: str, instance: int) -> int:
+    """Worker of the k-th strategy (STRATEGIES order), instance i (1..): base + 3 * (i - 1) + k."""
+    return int(base) + 3 * (int(instance) - 1) + STRATEGIES.index(strategy)
+
+
+def components(account: str, metrics_port: int, ports: dict | None = None, architecture: str = MODULAR,
+               worker_instances: int = 1, strategies=STRATEGIES) -> list[Component]:
+    """An account's processes on one host, with their units and metrics ports.
+    ports: market_data_port, regime_port, signal_worker_port (config.ModularConfig's
+    defaults when absent); worker k of strategy list order, instance i, serves on
+    signal_worker_port + 3 * (i - 1) + k (BotConfig.signal_worker_port)."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r} (one of {', '.join(ARCHITECTURES)})")
+    if architecture == MONOLITH:
+        return [Component(account, "bot", f"quantshift-{account}-bot.service", "quantshift-bot", (), metrics_port)]
+    p = {"market_data_port": 9300, "regime_port": 9400, "signal_worker_port": 9210, **(ports or {})}
+    out = [Component(account, COORDINATOR, component_unit(account, COORDINATOR), component_command(COORDINATOR),
+                     (), metrics_port),
+           Component(account, MARKET_DATA, component_unit(account, MARKET_DATA), component_command(MARKET_DATA),
+                     (), int(p["market_data_port"])),
+           Component(account, REGIME, component_unit(account, REGIME), component_command(REGIME), (),
+                     int(p["regime_port"]))]
+    for i in range(1, int(worker_instances) + 1):
+        for strategy in strategies:
+            out.append(Component(account, SIGNAL_WORKER, component_unit(account, SIGNAL_WORKER, strategy, i),
+                                 component_command(SIGNAL_WORKER),
+                                 ("--strategy", strategy, "--instance", str(i)),
+                                 signal_worker_port(p["signal_worker_port"], strategy, i),
+                                 strategy, i))
+    return out
