@@ -1,6 +1,6 @@
 """Jinja filters for the roles and playbooks: the package's own rules, so Ansible and
 Python build the same names and configs and check the same things.
-- naming (bots/src/quantshift/naming.py): unit names, config paths;
+- naming (bots/src/quantshift/naming.py): unit and target names, an account's components, config paths;
 - trading_mode (bots/src/quantshift/trading_mode.py): a bot's broker and market data
   for its mode, and the broker keys that needs;
 - alert rules' runbook paths made links (prometheus role);
@@ -30,6 +30,13 @@ def _trading_modes(instances, bases, modes, default_mode, market_data="venue", a
     return found
 
 
+def _components(bot, architecture="modular", worker_instances=1):
+    """An inventory bot entry's processes (quantshift.naming.components) as dicts:
+    unit, command, args, port, kind, strategy, instance, job."""
+    return [c.as_dict() for c in naming.components(bot["name"], int(bot["metrics_port"]), bot.get("components"),
+                                                     architecture, int(worker_instances))]
+
+
 def _unit_verify(unit_name: str) -> str:
     """A template task's `validate:` command for a systemd unit: systemd-analyze verify
     wants the unit's own file name, not Ansible's temporary one, so %s is copied to it."""
@@ -49,6 +56,8 @@ class FilterModule:
     def filters(self):
         return {
             "quantshift_unit": naming.unit,
+            "quantshift_target": naming.target,
+            "quantshift_components": _components,
             "quantshift_config_path": naming.config_path,
             "quantshift_unit_verify": _unit_verify,
             "quantshift_runbook_links": _runbook_links,
