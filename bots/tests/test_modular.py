@@ -103,7 +103,7 @@ def _drain(coord, rounds: int = 20):
         coord._poll(block_ms=50)
         for bar in coord._due():
             decided.append(coord.decide(bar))
-        if decided and not coord.pending:
+        if decided and not coord.book.pending:
             break
     return decided
 
@@ -176,8 +176,10 @@ def test_a_bar_goes_from_market_data_through_three_workers_to_the_same_orders_as
 
 
 def test_a_redelivered_bar_is_never_acted_on_twice(mcfg):
-    """The coordinator decided a bar and was killed before its XACK (frozen at the
-    worst line): its successor reads the same entries again and places nothing."""
+    """The coordinator committed a bar's decision and was killed before it sent the
+    bar's orders and before its XACK (frozen at the worst line). Its successor
+    reads the same entries again: the bar is not decided a second time, so its
+    orders are never placed (at most once; without decided_bars they would be)."""
     cfg = mcfg()
     clock = Clock()
     _seed_leader(cfg)
@@ -189,22 +191,21 @@ def test_a_redelivered_bar_is_never_acted_on_twice(mcfg):
     _step_all(workers)
     first._poll(block_ms=50)
     (bar,) = first._due()
-    first._ack = lambda entries: None     # dies between the ledger commit and the XACK
-    first.decide(bar)
-    placed = len(_ledger_orders(cfg))
-    assert placed > 0
+    first._execute = lambda intents, rep: None   # killed after the decision's commit...
+    first._ack = lambda entries: None            # ...before any send and before the XACK
+    rep = first.decide(bar)
+    assert rep.intents > 0 and _ledger_orders(cfg) == []
     first.shutdown()
     first.metrics.stop()
     second = _coordinator(cfg, clock)
     try:
         _start(second)
-        second.decided_upto = None        # even without its memory of decided bars...
+        second.book.decided_upto = None   # even without its memory of decided bars...
         second._poll(block_ms=50)          # ...its own pending entries come back
         due = second._due()
         assert [b.bar_ts for b in due] == [bar.bar_ts]
         rep = second.decide(due[0])
-        assert rep.intents == 0 and rep.orders_sent == 0
-        assert len(_ledger_orders(cfg)) == placed        # the ledger refused the second decision
+        assert rep.orders_sent == 0 and _ledger_orders(cfg) == []   # the ledger refused a second decision
         text = scrape(second.metrics.port)
         assert sample(text, "quantshift_trading_coordinator_decisions_total", result="duplicate") == 1
         # and the entries are acknowledged now: nothing pending for the coordinator
@@ -217,6 +218,39 @@ def test_a_redelivered_bar_is_never_acted_on_twice(mcfg):
     with d.transaction() as cur:
         assert decided_bars.count(cur, "equity") == 1
     d.close()
+
+
+def test_a_bar_with_orders_already_sent_is_dropped_when_its_entries_come_back(mcfg):
+    """Killed after sending and before the XACK: the successor drops the bar as
+    decided (from decided_bars) without a second decision."""
+    cfg = mcfg()
+    clock = Clock()
+    _seed_leader(cfg)
+    md = _md(cfg, clock)
+    workers = [_worker(cfg, s, clock=clock) for s in STRATEGY_NAMES]
+    first = _coordinator(cfg, clock)
+    _start(first)
+    md.publish_newest()
+    _step_all(workers)
+    first._poll(block_ms=50)
+    (bar,) = first._due()
+    first._ack = lambda entries: None
+    first.decide(bar)
+    placed = len(_ledger_orders(cfg))
+    assert placed > 0
+    first.shutdown()
+    first.metrics.stop()
+    second = _coordinator(cfg, clock)
+    try:
+        _start(second)
+        assert _drain(second, rounds=3) == []
+        assert len(_ledger_orders(cfg)) == placed
+        text = scrape(second.metrics.port)
+        assert sample(text, "quantshift_trading_coordinator_decisions_total", result="duplicate") == 1
+        assert sample(text, "quantshift_trading_coordinator_signals_late_total") == 9   # 3 strategies x 3 chunks
+    finally:
+        second.shutdown()
+        second.metrics.stop()
 
 
 def test_events_of_a_killed_worker_are_taken_over_by_another_instance_and_none_is_lost(mcfg):

@@ -176,6 +176,32 @@ class RiskConfig:
 STRATEGY_NAMES = naming.STRATEGIES
 
 
+REGIME_NAMES = ("calm_bull", "range", "volatile")  # regime id = index (quantshift.regime)
+
+
+def _weights(b: float, r: float, m: float) -> dict[str, float]:
+    return dict(zip(STRATEGY_NAMES, (b, r, m)))
+
+
+@dataclass(frozen=True)
+class RegimeConfig:
+    """The ML regime service's model and the coordinator's allocation per regime:
+    a strategy's signals count with its weight (0 mutes it). The coordinator uses
+    default_allocation while no regime younger than max_age_seconds is published."""
+    window_bars: int = 500
+    refit_every_bars: int = 30
+    n_regimes: int = 3
+    seed: int = 7
+    max_age_seconds: float = 600.0
+    default_allocation: dict[str, float] = field(default_factory=lambda: _weights(1.0, 1.0, 1.0))
+    # Mean reversion in calm and sideways markets, breakouts when they trend or swing.
+    allocation: dict[str, dict[str, float]] = field(default_factory=lambda: {
+        "calm_bull": _weights(1.0, 0.5, 1.0),
+        "range": _weights(1.0, 1.0, 0.25),
+        "volatile": _weights(0.5, 0.5, 1.0),
+    })
+
+
 @dataclass(frozen=True)
 class ModularConfig:
     """The modular architecture (DESIGN §8, docs/modular.md): how the account's
@@ -218,6 +244,7 @@ class BotConfig:
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     modular: ModularConfig = field(default_factory=ModularConfig)
+    regime: RegimeConfig = field(default_factory=RegimeConfig)
     source_path: str | None = field(default=None, compare=False, metadata={"internal": True})
 
     @property
@@ -416,6 +443,25 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     for key in ("market_data_port", "regime_port", "signal_worker_port"):
         port = getattr(mo, key)
         _check(1 <= port <= 65535, path, f"modular.{key}", f"must be 1..65535, got {port}")
+    _validate_regime(cfg.regime, path)
+
+
+def _validate_regime(rc: RegimeConfig, path: str | None) -> None:
+    _check(rc.window_bars >= 50, path, "regime.window_bars", f"must be >= 50, got {rc.window_bars}")
+    _check(rc.refit_every_bars >= 1, path, "regime.refit_every_bars", "must be >= 1")
+    _check(rc.n_regimes in (2, 3), path, "regime.n_regimes", f"must be 2 or 3, got {rc.n_regimes}")
+    _check(rc.seed >= 0, path, "regime.seed", "must be >= 0")
+    _check(rc.max_age_seconds > 0, path, "regime.max_age_seconds", "must be > 0")
+    tables = [("regime.default_allocation", rc.default_allocation)]
+    for name, weights in rc.allocation.items():
+        _check(name in REGIME_NAMES, path, f"regime.allocation.{name}",
+               f"unknown regime (one of {', '.join(REGIME_NAMES)})")
+        tables.append((f"regime.allocation.{name}", weights))
+    for key, weights in tables:
+        for strategy, w in weights.items():
+            _check(strategy in STRATEGY_NAMES, path, f"{key}.{strategy}",
+                   f"unknown strategy (one of {', '.join(STRATEGY_NAMES)})")
+            _check(0.0 <= w <= 1.0, path, f"{key}.{strategy}", f"weight {w:g} not in [0, 1]")
 
 
 # ccxt unified spot symbols: BASE/QUOTE (ccxt upper-cases codes; digits occur: 1INCH/USDT).

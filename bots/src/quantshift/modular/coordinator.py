@@ -23,34 +23,19 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 import redis
 
 from ..bot import Bot, CycleReport
+from ..config import STRATEGY_NAMES
 from ..metrics import CoordinatorMetrics
 from ..store import decided_bars
-from .streams import (COORDINATOR_GROUP, BarsEvent, Bus, SignalsMessage, bars_stream, consumer_name,
-                      signals_stream)
+from .signal_book import PendingBar, SignalBook
+from .streams import COORDINATOR_GROUP, Bus, bars_stream, consumer_name, signals_stream
 
 log = logging.getLogger("quantshift.modular.coordinator")
-
-
-@dataclass
-class PendingBar:
-    bar_ts: int
-    published_at: float
-    seen_at: float                      # monotonic, when its first entry arrived
-    chunks: int | None = None           # from the bars events
-    closes: dict[str, float] = field(default_factory=dict)
-    signals: dict[str, dict[int, SignalsMessage]] = field(default_factory=dict)
-    entries: list[tuple[str, str]] = field(default_factory=list)
-    retry_at: float = 0.0
-
-    def complete(self, strategies: list[str]) -> bool:
-        return self.chunks is not None and all(len(self.signals.get(s, {})) >= self.chunks for s in strategies)
 
 
 class Coordinator(Bot):
@@ -62,10 +47,10 @@ class Coordinator(Bot):
         self.bus = Bus(cfg.redis.url, password=cfg.redis.password, maxlen=cfg.modular.stream_maxlen)
         self.streams = [bars_stream(cfg.name), signals_stream(cfg.name)]
         self.consumer = consumer_name("coordinator", 1, cfg.host_id)
-        self.closes: dict[str, float] = {}
-        self.pending: dict[int, PendingBar] = {}
-        self.decided_upto: int | None = None
-        self.newest_bar: int | None = None
+        self.book = SignalBook(cfg.symbols, [s for s in STRATEGY_NAMES if _enabled(cfg, s)],
+                               bars_stream=self.streams[0], timeframe_seconds=cfg.marketdata.timeframe_seconds,
+                               max_bar_age_seconds=cfg.max_bar_age_seconds,
+                               signal_wait_seconds=cfg.modular.signal_wait_seconds, clock=self.clock)
         self._ready: PendingBar | None = None
         self._deciding: PendingBar | None = None
         self._claimed = False
@@ -81,7 +66,7 @@ class Coordinator(Bot):
 
     def quote(self, symbols):
         """The sim broker fills at the newest close the bus brought."""
-        return np.array([self.closes.get(s, math.nan) for s in symbols], dtype=float)
+        return self.book.quote(symbols)
 
     def _data_source(self):
         return self._source
@@ -90,21 +75,16 @@ class Coordinator(Bot):
         m = self.metrics
         names = [s.name for s in self.strategies]
         m.declare_strategies(names)
-        m.market_data_age.set_function(self._market_data_age)
+        # At scrape time: a silent market data service shows as a growing age.
+        m.market_data_age.set_function(self.book.market_data_age)
         m.regime.set(-1)
         with self.db.transaction() as cur:
-            self.decided_upto = decided_bars.newest(cur, self.cfg.name)
+            self.book.decided_upto = decided_bars.newest(cur, self.cfg.name)
         try:
             for stream in self.streams:
                 self.bus.ensure_group(stream, COORDINATOR_GROUP, start="0")
         except redis.RedisError as e:
             self._bus_failed(e)  # the loop retries; the lease and heartbeat do not wait for Redis
-
-    def _market_data_age(self) -> float:
-        """At scrape time: a silent market data service shows as a growing age."""
-        if self.newest_bar is None:
-            return math.nan
-        return max(0.0, self.clock() - (self.newest_bar + self.cfg.marketdata.timeframe_seconds))
 
     def _inputs(self, rep: CycleReport):
         bar, self._ready = self._ready, None
@@ -112,32 +92,19 @@ class Coordinator(Bot):
         prices = self.quote(self.symbols)
         m.symbols_loaded.set(int(np.count_nonzero(np.isfinite(prices))))
         if bar is None:                      # housekeeping: sync, account, P&L
-            rep.bar_ts = self.newest_bar
+            rep.bar_ts = self.book.newest_bar
             return prices, None
         rep.bar_ts, rep.new_bar = bar.bar_ts, True
-        sig, missing = {}, []
-        index = {s: j for j, s in enumerate(self.symbols)}
-        for strat in self.strategies:
-            row = np.zeros(len(self.symbols), dtype=np.int8)
-            got = 0
-            for msg in bar.signals.get(strat.name, {}).values():
-                for sym, v in zip(msg.symbols, msg.signals):
-                    j = index.get(sym)
-                    if j is not None:
-                        row[j] = v
-                        got += 1
-            expected = len(bar.closes) if bar.closes else len(self.symbols)
-            is_missing = got < expected
-            m.strategy_missing.labels(strategy=strat.name).set(1 if is_missing else 0)
-            if is_missing:
-                missing.append(f"{strat.name} ({got}/{expected} symbols)")
-            sig[strat.name] = row
+        sig, gaps = self.book.rows(bar)
+        missing = [f"{name} ({got}/{expected} symbols)" for name, (got, expected) in gaps.items()]
+        for name, row in sig.items():
+            m.strategy_missing.labels(strategy=name).set(1 if name in gaps else 0)
             n = int(np.count_nonzero(row))
-            rep.signals[strat.name] = n
+            rep.signals[name] = n
             if n:
-                m.record_signals(strat.name, n)
+                m.record_signals(name, n)
         self._bar_degraded = bool(missing)
-        self._bar_strategies = [s.name for s in self.strategies if not any(x.startswith(s.name) for x in missing)]
+        self._bar_strategies = [name for name in sig if name not in gaps]
         m.degraded.set(1 if missing else 0)
         if missing:
             log.warning("degraded: bar %d decided without all signals of %s (waited %.1f s)", bar.bar_ts,
@@ -196,7 +163,7 @@ class Coordinator(Bot):
             log.warning("bar %d of %s was already decided: not acted on again", bar.bar_ts, self.cfg.name)
             return False
         m.decisions.labels(result="degraded" if self._bar_degraded else "complete").inc()
-        self.decided_upto = max(self.decided_upto or 0, bar.bar_ts)
+        self.book.decided_upto = max(self.book.decided_upto or 0, bar.bar_ts)
         return True
 
     # -------------------------------------------------------------- bus --
@@ -241,38 +208,12 @@ class Coordinator(Bot):
             self._bus_error = None
 
     def _take(self, entries) -> None:
-        late = []
-        for stream, entry_id, fields in entries:
-            try:
-                if stream == self.streams[0]:
-                    ev = BarsEvent.parse(fields)
-                    bar = self._bar(ev.bar_ts, ev.published_at)
-                    bar.chunks = ev.chunks
-                    for s, c in zip(ev.symbols, ev.closes):
-                        bar.closes[s] = c
-                        self.closes[s] = c
-                else:
-                    msg = SignalsMessage.parse(fields)
-                    if self.decided_upto is not None and msg.bar_ts <= self.decided_upto:
-                        late.append((stream, entry_id))
-                        continue
-                    bar = self._bar(msg.bar_ts, msg.published_at)
-                    bar.signals.setdefault(msg.strategy, {})[msg.chunk] = msg
-            except (KeyError, ValueError) as e:
-                log.error("dropping malformed entry %s of %s: %s", entry_id, stream, e)
-                late.append((stream, entry_id))
-                continue
-            bar.entries.append((stream, entry_id))
+        done, late, problems = self.book.take(entries)
+        for line in problems:
+            log.error("dropping %s", line)
         if late:
-            self.metrics.signals_late.inc(sum(1 for s, _ in late if s == self.streams[1]))
-            self._ack(late)
-
-    def _bar(self, bar_ts: int, published_at: float) -> PendingBar:
-        bar = self.pending.get(bar_ts)
-        if bar is None:
-            bar = self.pending[bar_ts] = PendingBar(bar_ts, published_at, time.monotonic())
-            self.newest_bar = max(self.newest_bar or bar_ts, bar_ts)
-        return bar
+            self.metrics.signals_late.inc(late)
+        self._ack(done)
 
     def _ack(self, entries) -> None:
         by_stream: dict[str, list[str]] = {}
@@ -296,28 +237,12 @@ class Coordinator(Bot):
 
     # ----------------------------------------------------------- decide --
     def _due(self) -> list[PendingBar]:
-        """Bars to decide now, oldest first: complete ones, and incomplete ones
-        whose wait is over. Stale and already decided bars are dropped here."""
-        now, wait = time.monotonic(), self.cfg.modular.signal_wait_seconds
-        names = [s.name for s in self.strategies]
-        due = []
-        for bar_ts in sorted(self.pending):
-            bar = self.pending[bar_ts]
-            if now < bar.retry_at:
-                continue
-            if self.decided_upto is not None and bar_ts <= self.decided_upto:
-                self._drop(bar, "duplicate", "already decided")
-            elif self.clock() - (bar_ts + self.cfg.marketdata.timeframe_seconds) > self.cfg.max_bar_age_seconds:
-                self._drop(bar, "stale", f"older than {self.cfg.max_bar_age_seconds:g} s")
-            elif bar.complete(names) or now - bar.seen_at >= wait:
-                due.append(bar)
+        due, dropped = self.book.due()
+        for d in dropped:
+            self.metrics.decisions.labels(result=d.result).inc()
+            log.warning("bar %d of %s not traded: %s", d.bar.bar_ts, self.cfg.name, d.why)
+            self._ack(d.bar.entries)
         return due
-
-    def _drop(self, bar: PendingBar, result: str, why: str) -> None:
-        self.metrics.decisions.labels(result=result).inc()
-        log.warning("bar %d of %s not traded: %s", bar.bar_ts, self.cfg.name, why)
-        self._ack(bar.entries)
-        del self.pending[bar.bar_ts]
 
     def decide(self, bar: PendingBar) -> CycleReport:
         """One decision cycle for a bar. Its entries are acknowledged once the
@@ -325,11 +250,10 @@ class Coordinator(Bot):
         other failure (database, broker) the bar is tried again until it is stale."""
         self._ready, self._claimed = bar, False
         rep = self.cycle()
-        if self._claimed or not self.lease_valid():
+        done = self._claimed or not self.lease_valid()
+        if done:
             self._ack(bar.entries)
-            self.pending.pop(bar.bar_ts, None)
-        else:
-            bar.retry_at = time.monotonic() + 1.0
+        self.book.settle(bar, done)
         return rep
 
     def _wait(self, seconds: float) -> None:
@@ -349,3 +273,7 @@ class Coordinator(Bot):
         super().shutdown()
         self.bus.close()
 
+
+
+def _enabled(cfg, strategy: str) -> bool:
+    return getattr(cfg.strategies, strategy).enabled

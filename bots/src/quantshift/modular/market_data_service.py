@@ -84,8 +84,9 @@ class MarketDataService(Component):
         size = cfg.modular.chunk_size
         chunks = [list(range(i, min(i + size, len(bars.symbols)))) for i in range(0, len(bars.symbols), size)]
         now = time.time()
+        last = (bars.open[-1], bars.high[-1], bars.low[-1], bars.close[-1], bars.volume[-1])
         events = [BarsEvent(bar_ts, k, len(chunks), tuple(bars.symbols[j] for j in idx),
-                            tuple(float(bars.close[-1, j]) for j in idx), self.md.source.name,
+                            tuple(tuple(float(v[j]) for j in idx) for v in last), self.md.source.name,
                             bars.timeframe_seconds, cfg.marketdata.lookback_bars, now).fields()
                   for k, idx in enumerate(chunks)]
         self.bus.add_many(self.stream, events)

@@ -9,6 +9,11 @@ and it is redone by the same consumer after its restart or taken over
 (XAUTOCLAIM) by another instance once it has been idle claim_idle_seconds. A
 redone event publishes the same (bar, chunk, strategy) again; the coordinator
 acts on each at most once.
+
+A worker that computed a chunk's previous bar keeps the strategy's live state for
+it and updates it with the newest bar carried by the event (O(symbols), the
+monolith's incremental path); otherwise it reads the chunk's window from the bar
+cache and primes the state from it (both paths give identical signals).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import time
 
 import numpy as np
 
-from ..marketdata import BarCache, Bars
+from ..marketdata import BarCache, BarRow, Bars
 from ..metrics import SignalWorkerMetrics
 from ..strategies import build_strategies
 from .component import Component
@@ -57,6 +62,8 @@ class SignalWorker(Component):
         self.claim_idle_ms = int(cfg.modular.claim_idle_seconds * 1000)
         self._next_claim = 0.0
         self._recovered = False
+        # chunk symbols -> (bar_ts the state has consumed, the strategy's live state)
+        self.live: dict[tuple[str, ...], tuple[int, object]] = {}
 
     def status(self) -> str:
         return f"signal worker {self.strategy.name} #{self.instance} for {self.cfg.name} ({self.consumer})"
@@ -89,43 +96,73 @@ class SignalWorker(Component):
         self._handle(entries)
 
     def _handle(self, entries, redone: bool = False) -> None:
+        """Compute every entry read, then publish all the signals and acknowledge all
+        the events in one MULTI: a worker killed before it leaves every one of
+        them pending (redone later), never some published and others lost."""
+        out, acks = [], []
         for _stream, entry_id, fields in entries:
             self.notifier.keepalive()
+            acks.append(entry_id)
             try:
                 ev = BarsEvent.parse(fields)
             except (KeyError, ValueError) as e:
                 log.error("dropping malformed bars event %s: %s", entry_id, e)
-                self.bus.ack(self.stream, self.group, [entry_id])
                 continue
             if self.clock() - (ev.bar_ts + ev.timeframe) > self.cfg.max_bar_age_seconds:
-                self.bus.ack(self.stream, self.group, [entry_id])  # the coordinator would not trade it
-                continue
+                continue  # the coordinator would not trade it
             msg = self.compute(ev)
-            pipe = self.bus.r.pipeline(transaction=True)
-            pipe.xadd(self.out, msg.fields(), maxlen=self.bus.maxlen, approximate=True)
-            pipe.xack(self.stream, self.group, entry_id)
-            pipe.execute()
-            self.metrics.messages_processed.inc()
-            self.metrics.signals.inc(sum(1 for s in msg.signals if s))
+            out.append(msg)
             if redone:
                 log.info("redid bar %d chunk %d (%s)", ev.bar_ts, ev.chunk, entry_id)
+        if not acks:
+            return
+        pipe = self.bus.r.pipeline(transaction=True)
+        for msg in out:
+            pipe.xadd(self.out, msg.fields(), maxlen=self.bus.maxlen, approximate=True)
+        pipe.xack(self.stream, self.group, *acks)
+        pipe.execute()
+        self.metrics.messages_processed.inc(len(out))
+        self.metrics.signals.inc(sum(1 for msg in out for x in msg.signals if x))
 
     def compute(self, ev: BarsEvent) -> SignalsMessage:
-        bars = bars_from_cache(self.cache, ev)
-        symbols: tuple[str, ...] = ()
-        signals: tuple[int, ...] = ()
-        if bars is not None and len(bars) > self.strategy.warmup:
-            try:
-                row = self.strategy.signals(bars)[-1]
-                symbols, signals = bars.symbols, tuple(int(x) for x in row)
-            except Exception as e:
-                self.metrics.record_error("strategy")
-                log.exception("%s failed on bar %d chunk %d: %s", self.strategy.name, ev.bar_ts, ev.chunk, e)
+        symbols, signals = self._incremental(ev) or self._from_window(ev)
         missing = len(ev.symbols) - len(symbols)
         if missing:
             self.metrics.record_error("data")
             log.warning("%s: %d of %d symbols of bar %d chunk %d had no bars in the cache", self.strategy.name,
                         missing, len(ev.symbols), ev.bar_ts, ev.chunk)
         self.metrics.symbols_loaded.set(len(symbols))
+        # Keep only states that can still be continued (this bar's chunks).
+        for key in [k for k, (ts, _) in self.live.items() if ts < ev.bar_ts - ev.timeframe]:
+            del self.live[key]
         return SignalsMessage(self.strategy.name, ev.bar_ts, ev.chunk, symbols, signals, self.consumer,
                               ev.published_at)
+
+    def _incremental(self, ev: BarsEvent):
+        held = self.live.get(ev.symbols)
+        if held is None or held[0] != ev.bar_ts - ev.timeframe:
+            return None
+        o, h, low, c, v = (np.asarray(x, dtype=float) for x in ev.newest)
+        try:
+            row = held[1].update(BarRow(ev.bar_ts, o, h, low, c, v))
+        except Exception as e:
+            self.metrics.record_error("strategy")
+            log.exception("%s update failed on bar %d chunk %d: %s", self.strategy.name, ev.bar_ts, ev.chunk, e)
+            del self.live[ev.symbols]
+            return None
+        self.live[ev.symbols] = (ev.bar_ts, held[1])
+        return ev.symbols, tuple(int(x) for x in row)
+
+    def _from_window(self, ev: BarsEvent):
+        bars = bars_from_cache(self.cache, ev)
+        if bars is None or len(bars) <= self.strategy.warmup:
+            return (), ()
+        try:
+            row = self.strategy.signals(bars)[-1]
+            if bars.symbols == ev.symbols:
+                self.live[ev.symbols] = (ev.bar_ts, self.strategy.live(bars))
+        except Exception as e:
+            self.metrics.record_error("strategy")
+            log.exception("%s failed on bar %d chunk %d: %s", self.strategy.name, ev.bar_ts, ev.chunk, e)
+            return (), ()
+        return bars.symbols, tuple(int(x) for x in row)

@@ -66,27 +66,37 @@ def _floats(values) -> str:
 
 @dataclass(frozen=True)
 class BarsEvent:
-    """New bars for a chunk of symbols: they are in the bar cache under `source`."""
+    """New bars for a chunk of symbols. The window is in the bar cache under
+    `source`; the newest bar itself travels in the event (open, high, low, close,
+    volume per symbol), so a worker that saw the chunk's previous bar updates its
+    strategy state without reading the window again."""
     bar_ts: int
     chunk: int
     chunks: int
     symbols: tuple[str, ...]
-    closes: tuple[float, ...]
+    newest: tuple[tuple[float, ...], ...]   # (open, high, low, close, volume), each per symbol
     source: str
     timeframe: int
     lookback: int
     published_at: float
 
+    @property
+    def closes(self) -> tuple[float, ...]:
+        return self.newest[3]
+
     def fields(self) -> dict:
         return {"bar_ts": self.bar_ts, "chunk": self.chunk, "chunks": self.chunks, "symbols": ",".join(self.symbols),
-                "closes": _floats(self.closes), "source": self.source, "timeframe": self.timeframe,
-                "lookback": self.lookback, "published_at": repr(self.published_at)}
+                "ohlcv": ";".join(_floats(v) for v in self.newest), "source": self.source,
+                "timeframe": self.timeframe, "lookback": self.lookback, "published_at": repr(self.published_at)}
 
     @classmethod
     def parse(cls, f: dict) -> "BarsEvent":
-        return cls(int(f["bar_ts"]), int(f["chunk"]), int(f["chunks"]), tuple(f["symbols"].split(",")),
-                   tuple(float(x) for x in f["closes"].split(",")), f["source"], int(f["timeframe"]),
-                   int(f["lookback"]), float(f["published_at"]))
+        symbols = tuple(f["symbols"].split(","))
+        newest = tuple(tuple(float(x) for x in part.split(",")) for part in f["ohlcv"].split(";"))
+        if len(newest) != 5 or any(len(v) != len(symbols) for v in newest):
+            raise ValueError("ohlcv does not match the symbols")
+        return cls(int(f["bar_ts"]), int(f["chunk"]), int(f["chunks"]), symbols, newest, f["source"],
+                   int(f["timeframe"]), int(f["lookback"]), float(f["published_at"]))
 
 
 @dataclass(frozen=True)
