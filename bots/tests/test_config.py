@@ -48,6 +48,16 @@ def test_defaults_fill_omitted_keys():
     (lambda d: d["database"].update(password="hunter2"), "database.password", "environment only"),
     (lambda d: d["strategies"].update(macd={"enabled": True}), "strategies.macd", "unknown key"),
     (lambda d: d["broker"].update(order_max_age_seconds=0), "broker.order_max_age_seconds", "must be > 0"),
+    (lambda d: d.update(modular={"chunk_size": 0}), "modular.chunk_size", "must be >= 1"),
+    (lambda d: d.update(modular={"signal_wait_seconds": -1}), "modular.signal_wait_seconds", "must be > 0"),
+    (lambda d: d.update(modular={"regime_port": 70000}), "modular.regime_port", "must be 1..65535"),
+    (lambda d: d.update(regime={"allocation": {"sideways": {"bollinger_bounce": 1.0}}}), "regime.allocation.sideways",
+     "unknown regime"),
+    (lambda d: d.update(regime={"allocation": {"volatile": {"breakout_momentum": 1.5}}}),
+     "regime.allocation.volatile.breakout_momentum", "weight 1.5 not in [0, 1]"),
+    (lambda d: d.update(regime={"default_allocation": {"macd": 1.0}}), "regime.default_allocation.macd",
+     "unknown strategy"),
+    (lambda d: d.update(regime={"n_regimes": 5}), "regime.n_regimes", "must be 2 or 3"),
 ])
 def test_bad_config_names_file_and_dotted_key(mutate, key, fragment):
     d = _base()

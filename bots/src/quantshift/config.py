@@ -188,7 +188,7 @@ class RegimeConfig:
     """The ML regime service's model and the coordinator's allocation per regime:
     a strategy's signals count with its weight (0 mutes it). The coordinator uses
     default_allocation while no regime younger than max_age_seconds is published."""
-    window_bars: int = 500
+    window_bars: int = 240
     refit_every_bars: int = 30
     n_regimes: int = 3
     seed: int = 7
@@ -447,6 +447,7 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
 
 
 def _validate_regime(rc: RegimeConfig, path: str | None) -> None:
+    # The fit uses min(window_bars, marketdata.lookback_bars): the bar cache holds no more.
     _check(rc.window_bars >= 50, path, "regime.window_bars", f"must be >= 50, got {rc.window_bars}")
     _check(rc.refit_every_bars >= 1, path, "regime.refit_every_bars", "must be >= 1")
     _check(rc.n_regimes in (2, 3), path, "regime.n_regimes", f"must be 2 or 3, got {rc.n_regimes}")
