@@ -429,3 +429,32 @@ def test_worker_signals_match_the_strategy_on_the_same_bars(mcfg):
         got.update(zip(msg.symbols, msg.signals))
     assert got == want
     assert np.count_nonzero(list(want.values())) >= 0
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_a_worker_that_follows_its_chunks_bar_by_bar_gives_the_full_recompute_signals(mcfg, strategy):
+    """After the first bar a worker updates its state from the event's newest bar
+    (no window read); its signals must equal a full recompute on every bar."""
+    cfg = mcfg()
+    clock = Clock()
+    md = _md(cfg, clock)
+    w = _worker(cfg, strategy, clock=clock)
+    from quantshift.strategies import build_strategies
+
+    strat = [s for s in build_strategies(cfg) if s.name == strategy][0]
+    reads = []
+    real_get_many = w.cache.get_many
+    w.cache.get_many = lambda *a, **kw: reads.append(a) or real_get_many(*a, **kw)
+    for k in range(6):
+        md.publish_newest()
+        w.step()
+        bars = md.md.latest(SYMBOLS, cfg.marketdata.lookback_bars).bars
+        want = dict(zip(SYMBOLS, strat.signals(bars)[-1].tolist()))
+        got = {}
+        for _, f in w.bus.r.xrevrange(streams.signals_stream("equity"), count=3):
+            msg = streams.SignalsMessage.parse(f)
+            assert msg.bar_ts == int(bars.ts[-1])
+            got.update(zip(msg.symbols, msg.signals))
+        assert got == want, f"bar {k}"
+        clock.t += 60
+    assert len(reads) == 3          # the window was read for the first bar's 3 chunks only

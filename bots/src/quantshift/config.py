@@ -189,6 +189,7 @@ class RegimeConfig:
     a strategy's signals count with its weight (0 mutes it). The coordinator uses
     default_allocation while no regime younger than max_age_seconds is published."""
     window_bars: int = 240
+    vol_bars: int = 15              # realized volatility over this many returns
     refit_every_bars: int = 30
     n_regimes: int = 3
     seed: int = 7
@@ -200,6 +201,11 @@ class RegimeConfig:
         "range": _weights(1.0, 1.0, 0.25),
         "volatile": _weights(0.5, 0.5, 1.0),
     })
+
+    @property
+    def bars_needed(self) -> int:
+        """Closes per fit: window_bars volatility values need vol_bars more returns."""
+        return self.window_bars + self.vol_bars
 
 
 @dataclass(frozen=True)
@@ -449,6 +455,7 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
 def _validate_regime(rc: RegimeConfig, path: str | None) -> None:
     # The fit uses min(window_bars, marketdata.lookback_bars): the bar cache holds no more.
     _check(rc.window_bars >= 50, path, "regime.window_bars", f"must be >= 50, got {rc.window_bars}")
+    _check(rc.vol_bars >= 2, path, "regime.vol_bars", f"must be >= 2, got {rc.vol_bars}")
     _check(rc.refit_every_bars >= 1, path, "regime.refit_every_bars", "must be >= 1")
     _check(rc.n_regimes in (2, 3), path, "regime.n_regimes", f"must be 2 or 3, got {rc.n_regimes}")
     _check(rc.seed >= 0, path, "regime.seed", "must be >= 0")
