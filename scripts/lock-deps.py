@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write bots/constraints.txt: the exact versions of everything the bots package
-installs on a bot host (its dependencies and those of the alpaca and ccxt extras,
+installs on a bot host (its dependencies and those of the alpaca, ccxt and regime extras,
 closed transitively), read from the control venv where the tests ran with them.
 The wheelhouse and the control venv are built with these constraints, so a deploy
 installs what was tested. Run after changing bots/pyproject.toml:
@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "bots/constraints.txt"
-EXTRAS = ("alpaca", "ccxt")  # what a bot host may install (quantshift_bot_extras)
+EXTRAS = ("alpaca", "ccxt", "regime")  # what a bot host may install (quantshift_bot_extras)
 
 
 def canonical(name: str) -> str:
