@@ -57,7 +57,7 @@ def test_defaults_fill_omitted_keys():
      "regime.allocation.volatile.breakout_momentum", "weight 1.5 not in [0, 1]"),
     (lambda d: d.update(regime={"default_allocation": {"macd": 1.0}}), "regime.default_allocation.macd",
      "unknown strategy"),
-    (lambda d: d.update(regime={"n_regimes": 5}), "regime.n_regimes", "must be 2 or 3"),
+    (lambda d: d.update(regime={"n_regimes": 5}), "regime.n_regimes", "must be one of 2, 3"),
 ])
 def test_bad_config_names_file_and_dotted_key(mutate, key, fragment):
     d = _base()

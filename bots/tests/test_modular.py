@@ -458,3 +458,36 @@ def test_a_worker_that_follows_its_chunks_bar_by_bar_gives_the_full_recompute_si
         assert got == want, f"bar {k}"
         clock.t += 60
     assert len(reads) == 3          # the window was read for the first bar's 3 chunks only
+
+
+def test_the_regime_service_publishes_the_regime_the_coordinator_then_uses(mcfg):
+    from quantshift.metrics import RegimeMetrics
+    from quantshift.modular.regime_service import RegimeService
+
+    cfg = mcfg(marketdata={"seed": 3, "lookback_bars": 300})
+    clock = Clock()
+    _seed_leader(cfg)
+    md = _md(cfg, clock)
+    rm = RegimeMetrics("quantshift_ml_regime_service", 0, "127.0.0.1", start_server=False)
+    svc = RegimeService(cfg, rm, notifier=_notifier(rm), clock=clock)
+    svc.setup()
+    assert not svc.too_short
+    md.publish_newest()
+    svc.step()
+    published = Bus(cfg.redis.url).get_regime("equity")
+    assert published is not None and published.bar_ts == md.last_published
+    assert published.name in ("calm", "normal", "volatile")
+    assert sum(published.probabilities.values()) == pytest.approx(1.0)
+    assert rm.regime._value.get() == published.regime_id
+    assert Bus(cfg.redis.url).r.xlen(streams.regime_changes_stream("equity")) == 1
+    coord = _coordinator(cfg, clock)
+    try:
+        _start(coord)
+        weights = coord._allocation()
+        assert weights == {k: pytest.approx(v) for k, v in cfg.regime.weights(published.name).items()}
+        text = scrape(coord.metrics.port)
+        assert sample(text, "quantshift_trading_coordinator_regime_fallback") == 0
+        assert sample(text, "quantshift_trading_coordinator_regime") == published.regime_id
+    finally:
+        coord.shutdown()
+        coord.metrics.stop()

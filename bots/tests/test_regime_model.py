@@ -11,8 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from quantshift.config import ConfigError
-from quantshift.regime import REGIME_NAMES, RegimeConfig, from_mapping
+from quantshift.config import ConfigError, RegimeConfig
+from quantshift.config import regime_section as from_mapping
+from quantshift.regime import REGIME_NAMES
 from quantshift.regime.model import NotEnoughBars, RegimeModel
 from quantshift.regime.synthetic import generate
 

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from . import naming
+from .regime.regimes import REGIME_NAMES, REGIMES_BY_N
 from .venues import budget, credentials, profiles
 
 EX_CONFIG = 78
@@ -176,36 +177,83 @@ class RiskConfig:
 STRATEGY_NAMES = naming.STRATEGIES
 
 
-REGIME_NAMES = ("calm_bull", "range", "volatile")  # regime id = index (quantshift.regime)
+# ------------------------------------------------------- regime (modular) --
+# The ML regime service's model and the coordinator's per-regime allocation
+# (quantshift.regime, docs/modular.md).
+
+def _default_allocation() -> dict[str, float]:
+    return dict.fromkeys(STRATEGY_NAMES, 1.0)
 
 
-def _weights(b: float, r: float, m: float) -> dict[str, float]:
-    return dict(zip(STRATEGY_NAMES, (b, r, m)))
+def _default_table() -> dict[str, dict[str, float]]:
+    # Mean reversion earns in quiet markets and is run over by trends; a breakout
+    # fires often on noise in quiet markets and pays when prices move. `normal`
+    # is absent: it trades like the default allocation.
+    return {
+        "calm": {"bollinger_bounce": 1.0, "rsi_mean_reversion": 1.0, "breakout_momentum": 0.25},
+        "volatile": {"bollinger_bounce": 0.25, "rsi_mean_reversion": 0.25, "breakout_momentum": 1.0},
+    }
 
 
 @dataclass(frozen=True)
 class RegimeConfig:
-    """The ML regime service's model and the coordinator's allocation per regime:
-    a strategy's signals count with its weight (0 mutes it). The coordinator uses
-    default_allocation while no regime younger than max_age_seconds is published."""
-    window_bars: int = 240
-    vol_bars: int = 15              # realized volatility over this many returns
-    refit_every_bars: int = 30
+    window_bars: int = 500          # feature rows the model is fitted on
+    refit_every_bars: int = 50      # between fits the last model classifies new bars
+    vol_bars: int = 15              # realized volatility window (bars of returns)
     n_regimes: int = 3
-    seed: int = 7
-    max_age_seconds: float = 600.0
-    default_allocation: dict[str, float] = field(default_factory=lambda: _weights(1.0, 1.0, 1.0))
-    # Mean reversion in calm and sideways markets, breakouts when they trend or swing.
-    allocation: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        "calm_bull": _weights(1.0, 0.5, 1.0),
-        "range": _weights(1.0, 1.0, 0.25),
-        "volatile": _weights(0.5, 0.5, 1.0),
-    })
+    seed: int = 0
+    # An estimate older than this (by its bar time) is ignored: the coordinator
+    # trades default_allocation, as it does when the regime service is down.
+    max_age_seconds: float = 300.0
+    default_allocation: dict[str, float] = field(default_factory=_default_allocation)
+    # regime name -> strategy -> weight in [0, 1]; a strategy or regime left out
+    # takes its default_allocation weight (a strategy left out of that: 1.0).
+    allocation: dict[str, dict[str, float]] = field(default_factory=_default_table)
 
     @property
     def bars_needed(self) -> int:
-        """Closes per fit: window_bars volatility values need vol_bars more returns."""
+        """Closes per fit: window_bars volatility values need vol_bars - 1 more returns, one more close."""
         return self.window_bars + self.vol_bars
+
+    def weights(self, regime: str | None) -> dict[str, float]:
+        """strategy -> weight for a regime name; None (no fresh regime): the default."""
+        table = self.allocation.get(regime, {}) if regime else {}
+        return {**dict.fromkeys(STRATEGY_NAMES, 1.0), **self.default_allocation, **table}
+
+    def validate(self, path: str | None = None, prefix: str = "regime.") -> None:
+        _check(self.n_regimes in REGIMES_BY_N, path, prefix + "n_regimes",
+               f"must be one of {', '.join(map(str, REGIMES_BY_N))}, got {self.n_regimes}")
+        _check(self.vol_bars >= 2, path, prefix + "vol_bars", f"must be >= 2, got {self.vol_bars}")
+        # Fewer rows than this leave a component a handful of points, and its
+        # volatility (hence its name) is noise.
+        low = 50 * self.n_regimes
+        _check(self.window_bars >= low, path, prefix + "window_bars",
+               f"must be >= {low} (50 per regime), got {self.window_bars}")
+        _check(1 <= self.refit_every_bars <= self.window_bars, path, prefix + "refit_every_bars",
+               f"must be 1..window_bars ({self.window_bars}), got {self.refit_every_bars}")
+        _check(self.seed >= 0, path, prefix + "seed", f"must be >= 0, got {self.seed}")
+        _check(self.max_age_seconds > 0, path, prefix + "max_age_seconds", "must be > 0")
+        _check_weights(self.default_allocation, path, prefix + "default_allocation")
+        for regime, table in self.allocation.items():
+            _check(regime in REGIME_NAMES, path, f"{prefix}allocation.{regime}",
+                   f"unknown regime (known: {', '.join(REGIME_NAMES)})")
+            _check_weights(table, path, f"{prefix}allocation.{regime}")
+
+
+def _check_weights(table: dict[str, float], path: str | None, key: str) -> None:
+    for strategy, weight in table.items():
+        _check(strategy in STRATEGY_NAMES, path, f"{key}.{strategy}",
+               f"unknown strategy (known: {', '.join(STRATEGY_NAMES)})")
+        _check(0.0 <= weight <= 1.0, path, f"{key}.{strategy}", f"weight {weight:g} not in [0, 1]")
+
+
+def regime_section(data: Any, path: str | None = None, prefix: str = "regime.") -> RegimeConfig:
+    """The `regime:` section (a mapping, or None for the defaults), typed and checked."""
+    data = {} if data is None else data
+    _check(isinstance(data, dict), path, prefix.rstrip("."), f"expected mapping, got {data!r}")
+    cfg = _build(RegimeConfig, data, prefix, path)
+    cfg.validate(path, prefix)
+    return cfg
 
 
 @dataclass(frozen=True)
@@ -449,27 +497,7 @@ def _validate(cfg: BotConfig, path: str | None) -> None:
     for key in ("market_data_port", "regime_port", "signal_worker_port"):
         port = getattr(mo, key)
         _check(1 <= port <= 65535, path, f"modular.{key}", f"must be 1..65535, got {port}")
-    _validate_regime(cfg.regime, path)
-
-
-def _validate_regime(rc: RegimeConfig, path: str | None) -> None:
-    # The fit uses min(window_bars, marketdata.lookback_bars): the bar cache holds no more.
-    _check(rc.window_bars >= 50, path, "regime.window_bars", f"must be >= 50, got {rc.window_bars}")
-    _check(rc.vol_bars >= 2, path, "regime.vol_bars", f"must be >= 2, got {rc.vol_bars}")
-    _check(rc.refit_every_bars >= 1, path, "regime.refit_every_bars", "must be >= 1")
-    _check(rc.n_regimes in (2, 3), path, "regime.n_regimes", f"must be 2 or 3, got {rc.n_regimes}")
-    _check(rc.seed >= 0, path, "regime.seed", "must be >= 0")
-    _check(rc.max_age_seconds > 0, path, "regime.max_age_seconds", "must be > 0")
-    tables = [("regime.default_allocation", rc.default_allocation)]
-    for name, weights in rc.allocation.items():
-        _check(name in REGIME_NAMES, path, f"regime.allocation.{name}",
-               f"unknown regime (one of {', '.join(REGIME_NAMES)})")
-        tables.append((f"regime.allocation.{name}", weights))
-    for key, weights in tables:
-        for strategy, w in weights.items():
-            _check(strategy in STRATEGY_NAMES, path, f"{key}.{strategy}",
-                   f"unknown strategy (one of {', '.join(STRATEGY_NAMES)})")
-            _check(0.0 <= w <= 1.0, path, f"{key}.{strategy}", f"weight {w:g} not in [0, 1]")
+    cfg.regime.validate(path)
 
 
 # ccxt unified spot symbols: BASE/QUOTE (ccxt upper-cases codes; digits occur: 1INCH/USDT).

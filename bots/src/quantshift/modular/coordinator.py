@@ -124,20 +124,19 @@ class Coordinator(Bot):
             regime = None
         age = (self.clock() - regime.updated_at) if regime is not None else math.inf
         m.regime_age.set(age if regime is not None else math.nan)
-        fallback = regime is None or age > rc.max_age_seconds or regime.name not in rc.allocation
+        fallback = regime is None or age > rc.max_age_seconds
         m.regime_fallback.set(1 if fallback else 0)
         m.regime.set(-1 if fallback else regime.regime_id)
         if fallback != self._fallback_logged:
             if fallback:
-                why = "no regime published yet" if regime is None else (
-                    f"regime {regime.name!r} has no allocation" if regime.name not in rc.allocation
-                    else f"the regime is {age:.0f} s old (max {rc.max_age_seconds:g} s)")
+                why = ("no regime published yet" if regime is None
+                       else f"the regime is {age:.0f} s old (max {rc.max_age_seconds:g} s)")
                 log.warning("regime fallback for %s: %s; using the default allocation", self.cfg.name, why)
             else:
                 log.info("regime %s for %s: using its allocation", regime.name, self.cfg.name)
             self._fallback_logged = fallback
-        weights = rc.default_allocation if fallback else rc.allocation[regime.name]
-        return {s.name: float(weights.get(s.name, 0.0)) for s in self.strategies}
+        weights = rc.weights(None if fallback else regime.name)
+        return {s.name: float(weights.get(s.name, 1.0)) for s in self.strategies}
 
     def _votes(self, sig: dict[str, np.ndarray], m: int):
         names = [s.name for s in self.strategies]

@@ -35,8 +35,16 @@ class RegimeService(Component):
 
         rc = cfg.regime
         # The bar cache holds marketdata.lookback_bars bars: the window fits inside it.
-        window = max(50, min(rc.window_bars, cfg.marketdata.lookback_bars - rc.vol_bars))
-        self.model = RegimeModel(dataclasses.replace(rc, window_bars=window))
+        window = min(rc.window_bars, cfg.marketdata.lookback_bars - rc.vol_bars)
+        self.model = RegimeModel(dataclasses.replace(rc, window_bars=window, refit_every_bars=min(
+            rc.refit_every_bars, max(1, window))))
+        # Fewer rows than 50 per regime leave a component a handful of points: no regime
+        # is published and the coordinator trades the default allocation (and alerts).
+        self.too_short = window < 50 * rc.n_regimes
+        if self.too_short:
+            log.error("regime for %s: marketdata.lookback_bars %d leaves a %d-bar window, fewer than 50 per regime "
+                      "(%d): nothing will be published; raise lookback_bars", cfg.name,
+                      cfg.marketdata.lookback_bars, window, 50 * rc.n_regimes)
         self.stream = bars_stream(cfg.name)
         self.consumer = f"{cfg.host_id}:regime:1"
         r = cfg.redis
@@ -63,7 +71,7 @@ class RegimeService(Component):
                 continue
             if newest is None or ev.bar_ts > newest.bar_ts:
                 newest = ev
-        if newest is not None and (self.last_bar is None or newest.bar_ts > self.last_bar):
+        if newest is not None and not self.too_short and (self.last_bar is None or newest.bar_ts > self.last_bar):
             if self.clock() - (newest.bar_ts + newest.timeframe) <= self.cfg.max_bar_age_seconds:
                 self.publish(newest)
         self.bus.ack(self.stream, REGIME_GROUP, [entry_id for _, entry_id, _ in entries])
@@ -97,7 +105,7 @@ class RegimeService(Component):
             return None
         if self.model.fitted_bar_ts != fitted_before:
             m.fit_duration.observe(time.perf_counter() - t0)
-        now = time.time()
+        now = self.clock()
         regime = Regime(est.regime_id, est.regime, est.probabilities, est.bar_ts, now)
         changed = self.current is None or self.current.regime_id != regime.regime_id
         self.bus.set_regime(self.cfg.name, regime, changed)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import RegimeConfig
+from ..config import RegimeConfig
 from .regimes import REGIME_NAMES, REGIMES_BY_N
 
 
@@ -77,7 +77,6 @@ class RegimeModel:
     classify the newest bar in between. Not thread-safe; one per account."""
 
     def __init__(self, cfg: RegimeConfig):
-        cfg.validate()
         self.cfg = cfg
         self._gmm = None
         self._center = self._scale = 0.0

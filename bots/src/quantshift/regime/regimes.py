@@ -21,4 +21,3 @@ REGIME_NAMES = ("calm", "normal", "volatile")  # index = regime id
 # The regime ids an n-component model names, lowest volatility first.
 REGIMES_BY_N = {2: (CALM, VOLATILE), 3: (CALM, NORMAL, VOLATILE)}
 
-STRATEGY_NAMES = ("bollinger_bounce", "rsi_mean_reversion", "breakout_momentum")
