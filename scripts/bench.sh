@@ -38,6 +38,9 @@ for unit in $BOT_UNITS; do
 done
 
 echo
+.venv/bin/python scripts/bench_modular_lab.py
+
+echo
 echo "bench: failover at the seed's defaults (a few minutes: it waits out the 60 s lease)"
 .venv/bin/python scripts/bench_failover.py
 
