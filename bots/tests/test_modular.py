@@ -491,3 +491,27 @@ def test_the_regime_service_publishes_the_regime_the_coordinator_then_uses(mcfg)
     finally:
         coord.shutdown()
         coord.metrics.stop()
+
+
+def test_component_units_ports_and_commands_come_from_one_rule(mcfg):
+    from quantshift import naming
+
+    cfg = mcfg(modular={"signal_worker_port": 9220, "market_data_port": 9301, "regime_port": 9401})
+    comps = naming.components("equity", 9200, {"signal_worker_port": 9220, "market_data_port": 9301,
+                                                "regime_port": 9401}, worker_instances=2)
+    ports = [c.port for c in comps]
+    assert len(set(ports)) == len(ports) == 9
+    for c in comps:
+        if c.kind == naming.SIGNAL_WORKER:
+            assert c.port == cfg.signal_worker_port(c.strategy, c.instance)    # what the worker binds
+            assert c.args == ("--strategy", c.strategy, "--instance", str(c.instance))
+            assert c.job == "signal_workers"
+    kinds = {c.kind: c for c in comps}
+    assert kinds[naming.COORDINATOR].unit == "quantshift-equity-coordinator.service"
+    assert kinds[naming.COORDINATOR].command == "quantshift-coordinator" and kinds[naming.COORDINATOR].port == 9200
+    assert kinds[naming.MARKET_DATA].port == 9301 and kinds[naming.REGIME].port == 9401
+    assert naming.target("equity") == "quantshift-equity.target"
+    (mono,) = naming.components("equity", 9200, architecture=naming.MONOLITH)
+    assert mono.command == "quantshift-bot" and mono.job == "quantshift_equity"
+    with pytest.raises(ValueError, match="unknown architecture 'micro'"):
+        naming.components("equity", 9200, architecture="micro")
