@@ -9,10 +9,14 @@ suite's isolation cases (molecule/failover)."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import redis
+import yaml
 
 from quantshift.bot import Bot
 from quantshift.config import STRATEGY_NAMES
@@ -515,3 +519,34 @@ def test_component_units_ports_and_commands_come_from_one_rule(mcfg):
     assert mono.command == "quantshift-bot" and mono.job == "quantshift_equity"
     with pytest.raises(ValueError, match="unknown architecture 'micro'"):
         naming.components("equity", 9200, architecture="micro")
+
+
+def _component(name: str, *args) -> subprocess.CompletedProcess:
+    fn = {"quantshift-market-data": "market_data_main", "quantshift-signal-worker": "signal_worker_main",
+          "quantshift-regime": "regime_main"}[name]
+    code = f"import sys; from quantshift.modular.cli import {fn}; sys.exit({fn}(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "NOTIFY_SOCKET": ""})
+
+
+def test_the_component_scripts_run_a_step_and_refuse_a_bad_config_with_one_line(tmp_path, redis_url):
+    from .conftest import free_port
+
+    cfg = {"name": "equity", "host_id": "ct100", "metrics_port": free_port(), "metrics_bind": "127.0.0.1",
+           "lock_dir": str(tmp_path), "redis": {"url": redis_url}, "symbols": list(SYMBOLS),
+           "marketdata": {"seed": 3, "lookback_bars": 120},
+           "modular": {"market_data_port": free_port(), "regime_port": free_port(), "signal_worker_port": free_port()}}
+    path = tmp_path / "equity_config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = _component("quantshift-market-data", "--config", str(path), "--once")
+    assert r.returncode == 0, r.stderr
+    assert redis.Redis.from_url(redis_url).xlen(streams.bars_stream("equity")) == 1   # 12 symbols: one chunk
+    r = _component("quantshift-signal-worker", "--config", str(path), "--strategy", "breakout_momentum", "--once")
+    assert r.returncode == 0, r.stderr
+    assert redis.Redis.from_url(redis_url).xlen(streams.signals_stream("equity")) == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**cfg, "modular": {"chunk_size": 0}}))
+    r = _component("quantshift-regime", "--config", str(bad))
+    assert r.returncode == 78 and r.stderr.strip().count("\n") == 0 and "modular.chunk_size" in r.stderr
+    r = _component("quantshift-signal-worker", "--config", str(path), "--strategy", "macd")
+    assert r.returncode == 2 and "invalid choice: 'macd'" in r.stderr
