@@ -1,4 +1,5 @@
-"""The metric names the bots, the failover monitor, the exporters (redis, node,
+"""The metric names the bots, the modular components (trading coordinator, market
+data, regime, signal workers), the failover monitor, the exporters (redis, node,
 postgres), the ledger backup and the recording rules export.
 
 Dashboards and alert rules may only use these names: a metric renamed on one
@@ -19,7 +20,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from bot_inventory import bot_accounts
-from quantshift.metrics import BotMetrics, MonitorMetrics
+from quantshift.metrics import (COMPONENT_PREFIXES, COORDINATOR_PREFIX, BotMetrics, CoordinatorMetrics,
+                                MarketDataMetrics, MonitorMetrics, RegimeMetrics, SignalWorkerMetrics)
 
 # The package is the one source of truth for its names: the contract is read
 # from the metric objects themselves, not from a copy of the list. Every
@@ -56,6 +58,17 @@ _PROBE = "quantshift_probe"
 BOT_SUFFIXES = {name.removeprefix(_PROBE + "_"): kind for name, kind in
                 _series(_registry_families(BotMetrics(_PROBE, 0, start_server=False).registry)).items()}
 FAILOVER_MONITOR = _registry_families(MonitorMetrics(0, start_server=False).registry)
+# The modular architecture: the trading coordinator exports the account's series
+# (BOT_SUFFIXES) and, on the same port, its own quantshift_trading_coordinator_*;
+# every other component kind exports its class's series under its own prefix. The
+# account, strategy and worker are target labels, so these names are the same for
+# every account.
+COORDINATOR = {name: kind for name, kind in
+               _series(_registry_families(CoordinatorMetrics(_PROBE, 0, start_server=False).registry)).items()
+               if name.startswith(COORDINATOR_PREFIX + "_")}
+_COMPONENT_CLASSES = {"market-data": MarketDataMetrics, "regime": RegimeMetrics, "signal-worker": SignalWorkerMetrics}
+COMPONENTS = {name: kind for component, cls in _COMPONENT_CLASSES.items() for name, kind in
+              _series(_registry_families(cls(COMPONENT_PREFIXES[component], 0, start_server=False).registry)).items()}
 # oliver006/redis_exporter (Debian prometheus-redis-exporter); names checked
 # against exporter/info.go: master_link_up exists on replicas only.
 REDIS_EXPORTER = {
@@ -110,6 +123,7 @@ LEDGER_BACKUP = _ledger_backup_metrics()
 # Every series name a query may select, mapped to 'counter' or 'gauge'.
 SERIES = {f"{prefix}_{suffix}": kind for prefix in BOT_PREFIXES for suffix, kind in BOT_SUFFIXES.items()}
 SERIES.update(_series({**FAILOVER_MONITOR, **REDIS_EXPORTER, **PROMETHEUS}))
+SERIES.update({**COORDINATOR, **COMPONENTS})
 SERIES.update({**NODE_EXPORTER, **POSTGRES_EXPORTER, **LEDGER_BACKUP, **_recorded()})
 
 # --------------------------------------------------------------- PromQL scan

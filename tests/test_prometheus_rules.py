@@ -159,3 +159,24 @@ def test_any_bot_selector_with_a_suffix_no_bot_exports_is_refused(selector):
 def test_rule_names_no_bot_account(rule):
     # a new account is an inventory entry: no rule may list the accounts
     assert named_account(rule["expr"]) is None, f"{rule_id(rule)} names the account {named_account(rule['expr'])}"
+
+
+def test_every_modular_component_kind_is_in_the_contract():
+    # A new kind in quantshift.metrics.COMPONENT_PREFIXES needs its class here, or
+    # its panels and rules would be refused as unknown names.
+    from quantshift.metrics import COMPONENT_PREFIXES
+    from metric_contract import _COMPONENT_CLASSES, COMPONENTS, COORDINATOR
+    assert set(COMPONENT_PREFIXES) - {"coordinator"} == set(_COMPONENT_CLASSES)
+    for kind, prefix in COMPONENT_PREFIXES.items():
+        names = COORDINATOR if kind == "coordinator" else COMPONENTS
+        assert f"{prefix}_heartbeat_seconds" in names or kind == "coordinator", kind
+        assert any(n.startswith(prefix + "_") for n in names), kind
+
+
+def test_the_coordinators_own_series_are_no_bot_series():
+    # The coordinator's targets carry the bot label, so a bot rule's
+    # {__name__=~"quantshift_.+_<suffix>", bot!=""} also matches its own
+    # quantshift_trading_coordinator_* series: none may end like a bot series.
+    from metric_contract import BOT_SUFFIXES, COORDINATOR
+    clashes = [n for n in COORDINATOR for suffix in BOT_SUFFIXES if n.endswith("_" + suffix)]
+    assert clashes == []

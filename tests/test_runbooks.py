@@ -39,6 +39,20 @@ def test_the_order_and_risk_alerts_link_their_runbook_pages():
         assert links[alert] == f"docs/runbooks/{page}", alert
 
 
+def test_every_modular_component_alert_opens_its_section_of_the_components_page():
+    # One page for the modular architecture's alerts, a section each (test_prometheus_rules
+    # proves the anchors are headings of the page).
+    path = REPO / "files/prometheus/rules/components.rules.yml"
+    alerts = [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts
+    for rule in alerts:
+        page, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        assert page == "docs/runbooks/modular-components.md" and anchor, rule["alert"]
+    index = (RUNBOOKS / "README.md").read_text()
+    row = next(line for line in index.splitlines() if "(modular-components.md)" in line)
+    assert all(f"`{rule['alert']}`" in row for rule in alerts), row
+
+
 def test_the_index_lists_every_runbook_page_and_each_relative_link_resolves():
     pages = {p.name for p in RUNBOOKS.glob("*.md")} - {"README.md"}
     index = (RUNBOOKS / "README.md").read_text()
