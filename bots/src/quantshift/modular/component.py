@@ -29,11 +29,17 @@ class Component:
         self.cfg = cfg
         self.metrics = metrics
         self.clock = clock
-        self.notifier = notifier if notifier is not None else Notifier(on_watchdog=metrics.record_watchdog)
+        self.notifier = notifier if notifier is not None else Notifier(on_watchdog=self._alive)
         self.bus = bus if bus is not None else Bus(cfg.redis.url, password=cfg.redis.password,
                                                    maxlen=cfg.modular.stream_maxlen)
         self.stop_event = threading.Event()
         self._bus_error: str | None = None
+
+    def _alive(self) -> None:
+        """Each watchdog ping is a heartbeat too: a long fetch that keeps systemd
+        content (keepalive) does not look stalled to Prometheus either."""
+        self.metrics.record_watchdog()
+        self.metrics.record_heartbeat()
 
     # -- to implement --
     def setup(self) -> None:
