@@ -86,6 +86,14 @@ def _seed_leader(cfg, holder="ct100"):
     d.close()
 
 
+def _stack(cfg, strategies=STRATEGY_NAMES):
+    """A leader row for ct100, the market data service and one worker per strategy
+    on a shared fake clock: (clock, md, workers)."""
+    clock = Clock()
+    _seed_leader(cfg)
+    return clock, _md(cfg, clock), [_worker(cfg, s, clock=clock) for s in strategies]
+
+
 def _ledger_orders(cfg):
     d = Database(cfg.database.dsn)
     with d.transaction() as cur:
@@ -135,10 +143,7 @@ def test_streams_are_bounded_and_a_vanished_group_is_recreated_and_counted(redis
 
 def test_a_bar_goes_from_market_data_through_three_workers_to_the_same_orders_as_the_monolith(mcfg, make_cfg):
     cfg = mcfg()
-    clock = Clock()
-    _seed_leader(cfg)
-    md = _md(cfg, clock)
-    workers = [_worker(cfg, s, clock=clock) for s in STRATEGY_NAMES]
+    clock, md, workers = _stack(cfg)
     coord = _coordinator(cfg, clock)
     try:
         _start(coord)
@@ -185,10 +190,7 @@ def test_a_redelivered_bar_is_never_acted_on_twice(mcfg):
     reads the same entries again: the bar is not decided a second time, so its
     orders are never placed (at most once; without decided_bars they would be)."""
     cfg = mcfg()
-    clock = Clock()
-    _seed_leader(cfg)
-    md = _md(cfg, clock)
-    workers = [_worker(cfg, s, clock=clock) for s in STRATEGY_NAMES]
+    clock, md, workers = _stack(cfg)
     first = _coordinator(cfg, clock)
     _start(first)
     md.publish_newest()
@@ -228,10 +230,7 @@ def test_a_bar_with_orders_already_sent_is_dropped_when_its_entries_come_back(mc
     """Killed after sending and before the XACK: the successor drops the bar as
     decided (from decided_bars) without a second decision."""
     cfg = mcfg()
-    clock = Clock()
-    _seed_leader(cfg)
-    md = _md(cfg, clock)
-    workers = [_worker(cfg, s, clock=clock) for s in STRATEGY_NAMES]
+    clock, md, workers = _stack(cfg)
     first = _coordinator(cfg, clock)
     _start(first)
     md.publish_newest()
@@ -294,10 +293,7 @@ def test_a_restarted_worker_redoes_its_own_pending_events_first(mcfg):
 
 def test_without_one_strategy_the_coordinator_trades_degraded_on_the_others(mcfg, caplog):
     cfg = mcfg()
-    clock = Clock()
-    _seed_leader(cfg)
-    md = _md(cfg, clock)
-    workers = [_worker(cfg, s, clock=clock) for s in ("bollinger_bounce", "rsi_mean_reversion")]
+    clock, md, workers = _stack(cfg, ("bollinger_bounce", "rsi_mean_reversion"))
     coord = _coordinator(cfg, clock)
     try:
         _start(coord)
@@ -362,10 +358,7 @@ def test_the_regime_allocation_is_used_while_fresh_and_the_default_when_stale(mc
 
 def test_bars_older_than_the_max_age_are_never_traded(mcfg):
     cfg = mcfg()
-    clock = Clock()
-    _seed_leader(cfg)
-    md = _md(cfg, clock)
-    workers = [_worker(cfg, s, clock=clock) for s in STRATEGY_NAMES]
+    clock, md, workers = _stack(cfg)
     coord = _coordinator(cfg, clock)
     try:
         _start(coord)

@@ -134,6 +134,15 @@ class ComponentMetrics(_Exporter):
     def record_watchdog(self) -> None:
         self.watchdog_notifications.inc()
 
+    @contextlib.contextmanager
+    def time_api(self) -> Iterator[None]:
+        """Observe a call in api_latency_seconds (declared by the components that call APIs)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.api_latency.observe(time.perf_counter() - t0)
+
 
 class BotMetrics(ComponentMetrics):
     """A trading process's series: the seed's quantshift_<account>_* (the monolith
@@ -184,14 +193,6 @@ class BotMetrics(ComponentMetrics):
         counter = {"FILLED": self.orders, "REJECTED": self.orders_rejected, "UNKNOWN": self.orders_unknown}.get(status)
         if counter is not None:
             counter.labels(side=side).inc()
-
-    @contextlib.contextmanager
-    def time_api(self) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.api_latency.observe(time.perf_counter() - t0)
 
     def set_portfolio(self, value: float, daily_pnl: float, positions_open: int) -> None:
         self.portfolio_value.set(value)
@@ -245,14 +246,6 @@ class MarketDataMetrics(ComponentMetrics):
                                      registry=r)
         self.api_latency = Histogram(f"{p}_api_latency_seconds", "Latency of market data calls",
                                      buckets=LATENCY_BUCKETS, registry=r)
-
-    @contextlib.contextmanager
-    def time_api(self) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.api_latency.observe(time.perf_counter() - t0)
 
 
 class RegimeMetrics(ComponentMetrics):
