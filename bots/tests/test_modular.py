@@ -184,12 +184,9 @@ def test_a_bar_goes_from_market_data_through_three_workers_to_the_same_orders_as
     assert [(s, side) for s, side, _ in modular] == [(s, side) for s, side, _ in mono]
 
 
-def test_a_redelivered_bar_is_never_acted_on_twice(mcfg):
-    """The coordinator committed a bar's decision and was killed before it sent the
-    bar's orders and before its XACK (frozen at the worst line). Its successor
-    reads the same entries again: the bar is not decided a second time, so its
-    orders are never placed (at most once; without decided_bars they would be)."""
-    cfg = mcfg()
+def _decide_then_die(cfg, *, before_sending: bool):
+    """A coordinator decides the first bar and is killed before its XACK (and, with
+    before_sending, before any order of the bar is sent). Returns (clock, bar, report)."""
     clock, md, workers = _stack(cfg)
     first = _coordinator(cfg, clock)
     _start(first)
@@ -197,12 +194,23 @@ def test_a_redelivered_bar_is_never_acted_on_twice(mcfg):
     _step_all(workers)
     first._poll(block_ms=50)
     (bar,) = first._due()
-    first._execute = lambda intents, rep: None   # killed after the decision's commit...
-    first._ack = lambda entries: None            # ...before any send and before the XACK
+    if before_sending:
+        first._execute = lambda intents, rep: None
+    first._ack = lambda entries: None
     rep = first.decide(bar)
-    assert rep.intents > 0 and _ledger_orders(cfg) == []
     first.shutdown()
     first.metrics.stop()
+    return clock, bar, rep
+
+
+def test_a_redelivered_bar_is_never_acted_on_twice(mcfg):
+    """The coordinator committed a bar's decision and was killed before it sent the
+    bar's orders and before its XACK (frozen at the worst line). Its successor
+    reads the same entries again: the bar is not decided a second time, so its
+    orders are never placed (at most once; without decided_bars they would be)."""
+    cfg = mcfg()
+    clock, bar, rep = _decide_then_die(cfg, before_sending=True)
+    assert rep.intents > 0 and _ledger_orders(cfg) == []
     second = _coordinator(cfg, clock)
     try:
         _start(second)
@@ -230,19 +238,9 @@ def test_a_bar_with_orders_already_sent_is_dropped_when_its_entries_come_back(mc
     """Killed after sending and before the XACK: the successor drops the bar as
     decided (from decided_bars) without a second decision."""
     cfg = mcfg()
-    clock, md, workers = _stack(cfg)
-    first = _coordinator(cfg, clock)
-    _start(first)
-    md.publish_newest()
-    _step_all(workers)
-    first._poll(block_ms=50)
-    (bar,) = first._due()
-    first._ack = lambda entries: None
-    first.decide(bar)
+    clock, _bar, _rep = _decide_then_die(cfg, before_sending=False)
     placed = len(_ledger_orders(cfg))
     assert placed > 0
-    first.shutdown()
-    first.metrics.stop()
     second = _coordinator(cfg, clock)
     try:
         _start(second)
