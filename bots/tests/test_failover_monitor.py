@@ -448,3 +448,25 @@ def test_systemd_stop_waits_for_the_targets_components(monkeypatch):
                      ["systemctl", "disable", "--now", "quantshift-equity.target"],
                      ["systemctl", "stop", "quantshift-equity-coordinator.service",
                       "quantshift-equity-regime.service"]]
+
+
+@pytest.mark.parametrize("states, running", [
+    ("inactive\ninactive\ninactive\n", False),
+    ("inactive\nfailed\ninactive\n", False),
+    ("active\nactive\nactive\n", True),
+    # booting with the target still enabled: its start job waits, a component is activating
+    ("inactive\nactivating\ninactive\n", True),
+    ("inactive\ndeactivating\ninactive\n", True),
+])
+def test_an_account_coming_up_at_boot_counts_as_running_so_a_returning_old_primary_stops_it(monkeypatch, states,
+                                                                                              running):
+    import subprocess
+
+    from quantshift.failover import actions
+
+    def run(argv, **kwargs):
+        out = states if "is-active" in argv else "quantshift-equity-coordinator.service quantshift-equity-regime.service\n"
+        return subprocess.CompletedProcess(argv, 0 if states.startswith("active") else 3, stdout=out, stderr="")
+
+    monkeypatch.setattr(actions.subprocess, "run", run)
+    assert actions.Systemd().is_active("quantshift-equity.target") is running

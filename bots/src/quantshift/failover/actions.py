@@ -56,7 +56,14 @@ class Systemd:
         return sorted({u for u in out.split() if u.endswith(".service")})
 
     def is_active(self, unit: str) -> bool:
-        return subprocess.run(["systemctl", "is-active", "--quiet", unit], timeout=10).returncode == 0
+        """Is the account up or coming up here: its target or any of its components
+        active, activating or stopping. A host that boots with its targets still
+        enabled (stopped dead while it traded) has start jobs queued: the target reads
+        inactive until every component is READY, and a component whose Redis is now a
+        replica may never be, so the components' own states count too."""
+        units = [unit, *self.members([unit])]
+        out = subprocess.run(["systemctl", "is-active", *units], timeout=10, capture_output=True, text=True).stdout
+        return any(state not in ("inactive", "failed", "unknown") for state in out.split())
 
 
 def post_alert(url: str, payload: dict, timeout: float = 5.0) -> bool:
