@@ -197,16 +197,6 @@ class ModularConfig:
 
 
 @dataclass(frozen=True)
-class RegimeConfig:
-    """STOPGAP (modular-deploy branch, to be replaced by the regime helper's config):
-    the coordinator's regime allocation table, so the coordinator runs in the lab.
-    A regime older than max_age_seconds, or none, means default_allocation."""
-    max_age_seconds: float = 900.0
-    default_allocation: dict[str, float] = field(default_factory=lambda: {s: 1.0 for s in STRATEGY_NAMES})
-    allocation: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class BotConfig:
     name: str
     symbols: list[str]
@@ -228,7 +218,6 @@ class BotConfig:
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     modular: ModularConfig = field(default_factory=ModularConfig)
-    regime: RegimeConfig = field(default_factory=RegimeConfig)
     source_path: str | None = field(default=None, compare=False, metadata={"internal": True})
 
     @property
