@@ -58,6 +58,8 @@ class FilterModule:
             "quantshift_unit": naming.unit,
             "quantshift_target": naming.target,
             "quantshift_components": _components,
+            "quantshift_account_unit_globs": naming.account_unit_globs,
+            "quantshift_architecture_extras": naming.architecture_extras,
             "quantshift_config_path": naming.config_path,
             "quantshift_unit_verify": _unit_verify,
             "quantshift_runbook_links": _runbook_links,

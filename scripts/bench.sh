@@ -31,9 +31,9 @@ printf '%-40s %10.1f  %s\n' "site.yml idempotent re-run" "$t_idem" "$(recap "$OU
 
 echo
 lab() { .venv/bin/python scripts/lab_status.py "$@"; }  # the lab's one ssh and naming rule
-BOT_UNITS=$(lab units | tr ' ' '\n' | grep -v failover-monitor)
-echo "bench: memory of the running bots on ct100 (goal <= 150 MB each)"
-for unit in $BOT_UNITS; do
+COMPONENT_UNITS=$(lab units | tr ' ' '\n' | grep -v failover-monitor)
+echo "bench: memory of the running components on ct100 (goal <= 150 MB each)"
+for unit in $COMPONENT_UNITS; do
   lab exec ct100 "pid=\$(systemctl show -p MainPID --value $unit); awk '/VmRSS/{printf \"  $unit: RSS %.1f MB\\n\", \$2/1024}' /proc/\$pid/status"
 done
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "molecule/failover/tests"))
-from lab import (ACCOUNTS, BOT_UNITS, MONITOR_UNIT, ansible_playbook, leases, podman,  # noqa: E402
+from lab import (ACCOUNTS, COORDINATOR_UNITS, MONITOR_UNIT, ansible_playbook, leases, podman,  # noqa: E402
                  primary_claims, sql, ssh, unit_show, wait_until)
 
 HEARTBEAT, THRESHOLD, WATCHDOG, RESTART = 30, 60, 90, 10
@@ -52,7 +52,7 @@ def main() -> int:
     for host in ("ct100", "ct101"):
         ssh(host, f"systemctl stop {MONITOR_UNIT}")
     try:
-        unit = BOT_UNITS[0]
+        unit = COORDINATOR_UNITS[0]  # the trading process
         restarts, pid = int(unit_show("ct100", unit, "NRestarts")), unit_show("ct100", unit, "MainPID")
         t0 = time.monotonic()
         ssh("ct100", f"sh -c 'kill -STOP {pid}'")

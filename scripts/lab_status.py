@@ -36,9 +36,19 @@ def bot_instances() -> list[dict]:
     return settings()["quantshift_bot_instances"]
 
 
+def components() -> dict[str, list[naming.Component]]:
+    """account -> its processes on a bot host (quantshift.naming.components: unit,
+    kind, metrics port), for the lab inventory's architecture and worker instances."""
+    s = settings()
+    architecture = s.get("quantshift_bot_architecture", naming.MODULAR)
+    workers = int(s.get("quantshift_signal_worker_instances", 1))
+    return {b["name"]: naming.components(b["name"], int(b["metrics_port"]), b.get("components"), architecture, workers)
+            for b in bot_instances()}
+
+
 def services() -> dict[str, list[str]]:
-    """group -> the units that run there."""
-    units = [naming.unit(b["name"]) for b in bot_instances()] + [naming.unit(naming.MONITOR)]
+    """group -> the units that run there (an account is its target; components() lists its processes)."""
+    units = [naming.target(b["name"]) for b in bot_instances()] + [naming.unit(naming.MONITOR)]
     return {"bots": ["redis-server.service", *units], "database": ["postgresql.service"],
             "monitoring": ["prometheus.service", "prometheus-alertmanager.service"]}
 
@@ -108,16 +118,30 @@ def main() -> int:
     problems += state != "ok"
     print(f"alertmanager      {alertmanager:<36} {state}")
     primary = leases[0]["holder"] if leases else groups["primary"][0]
-    for host in groups["bots"]:
-        for bot in bots:
-            url = f"http://{addresses[host]}:{bot['metrics_port']}/metrics"
-            state = http_ok(url)
-            expected = host == primary
-            note = "" if expected else " (standby: down by design)"
-            problems += expected and state != "ok"
-            print(f"{bot['name'] + ' metrics':<17} {url:<36} {state}{note}")
+    problems += print_components(addresses, groups["bots"], primary)
     print_fake_venue_orders(addresses[monitoring], settings().get("lab_fake_venue_ports", {}))
     return 1 if problems else 0
+
+
+def print_components(addresses: dict[str, str], hosts: list[str], primary: str) -> int:
+    """Every component of each account on each bot host: its unit's state and its
+    metrics URL (up on the primary, down by design on the standby). Returns the problems."""
+    problems = 0
+    everything = [c for cs in components().values() for c in cs]
+    print()
+    print(f"{'host':<9} {'account':<8} {'component':<40} {'state':<10} metrics")
+    for host in hosts:
+        r = ssh(addresses[host], "systemctl is-active " + " ".join(c.unit for c in everything) + " ; true")
+        states = r.stdout.split() if r.returncode == 0 else ["unreachable"] * len(everything)
+        expected = host == primary
+        for c, state in zip(everything, states):
+            url = f"http://{addresses[host]}:{c.port}/metrics"
+            up = http_ok(url)
+            name = c.kind + (f" {c.strategy} #{c.instance}" if c.strategy else "")
+            note = "" if expected else " (standby: down by design)"
+            problems += (state != "active" or up != "ok") if expected else (state == "active")
+            print(f"{host:<9} {c.account:<8} {name:<40} {state:<10} {url:<36} {up}{note}")
+    return problems
 
 
 def fake_venue_orders(url: str) -> list[dict] | None:
@@ -169,7 +193,7 @@ def cli(argv: list[str]) -> int:
     """`lab_status.py` prints the table; `exec HOST CMD` runs CMD on a lab host (by
     inventory name) with the lab's ssh settings; `hosts` prints "name address" per
     host; `wait-ssh SECONDS` waits until every host answers ssh; `units` lists the
-    package's units on a bot host. One inventory reader, one ssh and one naming
+    package's processes' units on a bot host (every component, the monitor). One inventory reader, one ssh and one naming
     rule for the shell scripts too."""
     if argv[:1] == ["exec"] and len(argv) == 3:
         addresses, _ = hosts_by_group()
@@ -194,8 +218,8 @@ def cli(argv: list[str]) -> int:
     if argv == ["paper-vars"]:
         print(json.dumps(paper_vars()))
         return 0
-    if argv == ["units"]:
-        print(" ".join(u for u in services()["bots"] if u.startswith("quantshift-")))
+    if argv == ["units"]:  # the package's processes on a bot host: every component, the monitor
+        print(" ".join([c.unit for cs in components().values() for c in cs] + [naming.unit(naming.MONITOR)]))
         return 0
     if argv:
         print("usage: lab_status.py [exec HOST COMMAND | hosts | wait-ssh SECONDS | units | paper-vars]",

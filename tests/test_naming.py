@@ -32,6 +32,26 @@ def test_the_filters_are_the_package_rules():
     assert filters["quantshift_unit"]("equity") == naming.unit("equity") == "quantshift-equity.service"
     assert filters["quantshift_config_path"]("crypto", "/srv/qs") == "/srv/qs/crypto_config.yaml"
     assert naming.config_path(naming.MONITOR) == "/opt/quantshift/failover_monitor.yaml"
+    assert filters["quantshift_target"]("equity") == naming.target("equity") == "quantshift-equity.target"
+    assert filters["quantshift_architecture_extras"]("modular") == ["regime"]
+    assert filters["quantshift_architecture_extras"]("monolith") == []
+
+
+def test_the_account_unit_globs_find_every_unit_an_account_ever_had_and_nothing_else():
+    """The role removes what these globs find beyond components(): the monolith's unit from
+    before the targets, either architecture's units, but never another account's or the monitor's."""
+    import fnmatch
+
+    globs = naming.account_unit_globs("crypto")
+    ever = ([naming.unit("crypto")]
+            + [c.unit for n in (1, 2, 3) for c in naming.components("crypto", 9201, None, naming.MODULAR, n)]
+            + [c.unit for c in naming.components("crypto", 9201, None, naming.MONOLITH)])
+    others = ([naming.unit(naming.MONITOR), "quantshift-alert@.service", naming.target("crypto"),
+               naming.unit("crypto2")]
+              + [c.unit for c in naming.components("crypto2", 9202)]
+              + [c.unit for c in naming.components("equity", 9200)])
+    assert all(any(fnmatch.fnmatchcase(u, g) for g in globs) for u in ever)
+    assert not any(fnmatch.fnmatchcase(u, g) for u in others for g in globs)
 
 
 def _settings_ports() -> set[str]:

@@ -305,13 +305,14 @@ def bot_yaml(tmp_path, name, port, pg_dsn="dbname=quantshift host=db"):
                                                   "database": {"dsn": pg_dsn}})
 
 
-def test_monitor_config_reads_accounts_units_and_database_from_the_bot_configs(tmp_path):
+def test_monitor_config_reads_accounts_targets_and_database_from_the_bot_configs(tmp_path):
     bots = [bot_yaml(tmp_path, "equity", 9200), bot_yaml(tmp_path, "crypto", 9201)]
     path = write_yaml(tmp_path, "monitor.yaml", {"host_id": "ct101", "bot_configs": bots})
     cfg, mon = load_config(path, env={"QUANTSHIFT_DB_PASSWORD": "pw"})
     assert cfg.check_interval_seconds == 10 and cfg.stale_threshold_seconds == 60 and cfg.cooldown_seconds == 300
     assert mon.accounts == ["equity", "crypto"]
-    assert mon.units == ["quantshift-equity.service", "quantshift-crypto.service"]
+    # each account is started and stopped as its target (every component of it)
+    assert mon.units == ["quantshift-equity.target", "quantshift-crypto.target"]
     assert mon.database.dsn == "dbname=quantshift host=db" and mon.database.password == "pw"
     assert mon.heartbeat_interval_seconds == 30  # the bots' default, used by quantshift-ha wait-primary
 
@@ -425,3 +426,47 @@ def test_on_a_host_without_the_lease_the_monitor_stops_local_bots_and_follows_th
     assert info["role"] == "slave" and int(info["master_port"]) == master_port
     assert role_file.read_text().splitlines()[-1] == f"replicaof 127.0.0.1 {master_port}"
     assert mon.check_once() == "healthy" and services.stopped == [units], "nothing more to do"
+
+
+def test_systemd_stop_waits_for_the_targets_components(monkeypatch):
+    """A target is ordered after its components, so `systemctl stop <target>` returns
+    before they have stopped: Systemd.stop names them too, so systemctl waits for them."""
+    import subprocess
+
+    from quantshift.failover import actions
+
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        out = "quantshift-equity-coordinator.service quantshift-equity-regime.service\n" if "show" in argv else ""
+        return subprocess.CompletedProcess(argv, 0, stdout=out, stderr="")
+
+    monkeypatch.setattr(actions.subprocess, "run", run)
+    actions.Systemd().stop(["quantshift-equity.target"], 60)
+    assert calls == [["systemctl", "show", "-p", "Wants", "--value", "quantshift-equity.target"],
+                     ["systemctl", "disable", "--now", "quantshift-equity.target"],
+                     ["systemctl", "stop", "quantshift-equity-coordinator.service",
+                      "quantshift-equity-regime.service"]]
+
+
+@pytest.mark.parametrize("states, running", [
+    ("inactive\ninactive\ninactive\n", False),
+    ("inactive\nfailed\ninactive\n", False),
+    ("active\nactive\nactive\n", True),
+    # booting with the target still enabled: its start job waits, a component is activating
+    ("inactive\nactivating\ninactive\n", True),
+    ("inactive\ndeactivating\ninactive\n", True),
+])
+def test_an_account_coming_up_at_boot_counts_as_running_so_a_returning_old_primary_stops_it(monkeypatch, states,
+                                                                                              running):
+    import subprocess
+
+    from quantshift.failover import actions
+
+    def run(argv, **kwargs):
+        out = states if "is-active" in argv else "quantshift-equity-coordinator.service quantshift-equity-regime.service\n"
+        return subprocess.CompletedProcess(argv, 0 if states.startswith("active") else 3, stdout=out, stderr="")
+
+    monkeypatch.setattr(actions.subprocess, "run", run)
+    assert actions.Systemd().is_active("quantshift-equity.target") is running

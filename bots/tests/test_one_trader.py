@@ -254,7 +254,8 @@ def test_item5_a_second_process_for_the_account_on_the_same_host_refuses_with_on
                             "sys.exit(bot_main(sys.argv[1:]))", "--config", path, "--once"],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode != 0, r.stdout[-2000:]
-        assert len(r.stderr.strip().splitlines()) == 1 and "another quantshift-bot" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "another trading process" in r.stderr, r.stderr
+        assert "systemctl stop quantshift-equity.target" in r.stderr, "names the account's target, which stops it"
         with service.db.transaction() as cur:
             assert orders.get(cur, "qs-equity-e1-inflight").status == "PENDING", "the service's order was touched"
             cur.execute("SELECT count(*) FROM fills")
@@ -275,7 +276,7 @@ def test_item5_handover_refuses_while_the_old_holders_bots_are_alive_unless_forc
 
     cfg = _trading_cfg(make_cfg, **SHORT)
     bot = _bot(cfg)
-    m = Monitored(accounts=["equity"], units=["quantshift-equity.service"], lease_ttl_seconds=2.0,
+    m = Monitored(accounts=["equity"], units=["quantshift-equity.target"], lease_ttl_seconds=2.0,
                   heartbeat_interval_seconds=0.5, database=config.DatabaseConfig(dsn=cfg.database.dsn),
                   redis=cfg.redis)
     d = Database(cfg.database.dsn)

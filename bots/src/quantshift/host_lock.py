@@ -1,7 +1,8 @@
 """One trading process per account per host: an flock on <lock_dir>/<account>.lock.
 
-The lease belongs to a host; two processes of that host (the service and a
-`quantshift-bot --once`, or a stray second service) would both hold it at the
+The lease belongs to a host; two processes of that host (the account's
+coordinator or monolith service and a `quantshift-bot --once`, or a stray second
+service, e.g. the monolith's unit left beside the coordinator's) would both hold it at the
 same epoch. The kernel releases the lock when the process dies, however it
 dies, so there is nothing to clean up. The service (user quantshift) and an
 operator's command (root) share the file: it is opened read-only when it
@@ -36,9 +37,9 @@ class HostLock:
         except OSError as e:
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise HostLockHeld(f"another quantshift-bot process trades account {self.account} on this host "
-                                   f"(lock {self.path} is held); stop it first (systemctl stop "
-                                   f"{naming.unit(self.account)})") from None
+                raise HostLockHeld(f"another trading process (coordinator or quantshift-bot) trades account "
+                                   f"{self.account} on this host (lock {self.path} is held); stop it first "
+                                   f"(systemctl stop {naming.target(self.account)})") from None
             raise HostLockHeld(f"cannot lock {self.path}: {e.strerror}") from None
         self._fd = fd
         return self

@@ -15,7 +15,10 @@ MONITOR = "failover-monitor"
 
 
 def unit(component: str) -> str:
-    """The systemd unit of a component: equity -> quantshift-equity.service."""
+    """The systemd unit of a component: failover-monitor -> quantshift-failover-monitor.service.
+    For an account it is the unit of the monolith as deployed before accounts became
+    targets (equity -> quantshift-equity.service): account_unit_globs() finds it on
+    hosts deployed then, so the role can remove it."""
     return f"quantshift-{component}.service"
 
 
@@ -48,6 +51,14 @@ def target(account: str) -> str:
     return f"quantshift-{account}.target"
 
 
+def account_unit_globs(account: str) -> list[str]:
+    """Every unit file name an account's processes have had (shell globs): the old
+    monolith unit quantshift-<account>.service and quantshift-<account>-*.service (the
+    components, the monolith's -bot). What a host has beyond components() is removed
+    by the role, so no second trader of the account can start."""
+    return [unit(account), f"quantshift-{account}-*.service"]
+
+
 def component_unit(account: str, kind: str, strategy: str | None = None, instance: int = 1) -> str:
     """equity, signal-worker, rsi_mean_reversion, 2 -> quantshift-equity-signal-worker-rsi-mean-reversion-2.service"""
     if kind not in COMPONENT_KINDS:
@@ -70,10 +81,19 @@ def component_command(kind: str) -> str:
 MONOLITH = "monolith"
 MODULAR = "modular"
 ARCHITECTURES = (MODULAR, MONOLITH)
+# Package extras an architecture needs on the hosts (the regime service's ML library).
+ARCHITECTURE_EXTRAS = {MODULAR: ("regime",), MONOLITH: ()}
 STRATEGIES = ("bollinger_bounce", "rsi_mean_reversion", "breakout_momentum")  # = config.STRATEGY_NAMES
 # The Prometheus job of each component kind (the seed's Phase-1 scrape snippet).
 JOBS = {COORDINATOR: "trading_coordinator", MARKET_DATA: "market_data_service", REGIME: "ml_regime_service",
         SIGNAL_WORKER: "signal_workers"}
+
+
+def architecture_extras(architecture: str) -> list[str]:
+    """modular -> ["regime"]: the extras to install beyond the brokers' and market data's."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r} (one of {', '.join(ARCHITECTURES)})")
+    return list(ARCHITECTURE_EXTRAS[architecture])
 
 
 @dataclass(frozen=True)

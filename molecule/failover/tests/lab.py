@@ -26,8 +26,14 @@ ADDRESSES, GROUPS = lab_status.hosts_by_group()
 DB_HOST = GROUPS["database"][0]
 BOTS = lab_status.bot_instances()
 ACCOUNTS = [b["name"] for b in BOTS]
-BOT_UNITS = [naming.unit(a) for a in ACCOUNTS]
-PORTS = {b["name"]: b["metrics_port"] for b in BOTS}
+# Two meanings, kept apart: "is the account running / enabled on a host" is its target;
+# what a process does (MainPID, kill -9, SIGSTOP, NRestarts) is a component's unit.
+ACCOUNT_TARGETS = [naming.target(a) for a in ACCOUNTS]
+COMPONENTS = lab_status.components()  # account -> its processes (naming.components)
+COMPONENT_UNITS = [c.unit for a in ACCOUNTS for c in COMPONENTS[a]]
+# The process that holds each account's lease and trades (the coordinator, or the monolith).
+COORDINATOR_UNITS = [COMPONENTS[a][0].unit for a in ACCOUNTS]
+PORTS = {b["name"]: b["metrics_port"] for b in BOTS}  # the coordinator's (the seed's quantshift_<account>_*)
 MONITOR_UNIT = naming.unit(naming.MONITOR)
 MONITOR_CONFIG = naming.config_path(naming.MONITOR)
 MONITOR_PORT = int(lab_status.settings()["failover_monitor_metrics_port"])

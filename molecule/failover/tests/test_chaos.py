@@ -19,7 +19,7 @@ import pytest
 import redis
 import yaml
 
-from lab import (ACCOUNTS, ADDRESSES, BOT_UNITS, MONITOR_CONFIG, MONITOR_PORT, MONITOR_UNIT, PORTS, ROOT, TIMINGS,
+from lab import (ACCOUNT_TARGETS, ACCOUNTS, ADDRESSES, COMPONENT_UNITS, COORDINATOR_UNITS, MONITOR_CONFIG, MONITOR_PORT, MONITOR_UNIT, PORTS, ROOT, TIMINGS,
                  AlertReceiver, ansible_playbook, changed_tasks, cut, heal, leases, metric, podman, primary_claims, recap_changed,
                  single_trader_violations, sql, ssh, unit_show, wait_until)
 
@@ -89,21 +89,23 @@ def redis_follows(host: str, master: str) -> bool:
 
 
 def bots_stopped(host: str) -> bool:
-    return all(unit_show(host, u, "ActiveState") == "inactive" for u in BOT_UNITS)
+    """Every account's target and every one of its processes inactive on host."""
+    return all(unit_show(host, u, "ActiveState") == "inactive" for u in ACCOUNT_TARGETS + COMPONENT_UNITS)
 
 
 def follows(host: str, master: str) -> bool:
-    """host is a healed standby of master: its bot units stopped and its Redis a
+    """host is a healed standby of master: its accounts stopped and its Redis a
     replica of master's (what host's failover monitor does on every check)."""
     return bots_stopped(host) and redis_follows(host, master)
 
 
 def stood_down(host: str) -> bool:
-    """Each of host's bots is stopped (its failover monitor stops them once another
-    host holds the leases) or runs and reports is_primary 0."""
-    for unit, account in zip(BOT_UNITS, ACCOUNTS):
+    """Each of host's accounts is stopped (its failover monitor stops the target, and
+    with it every component, once another host holds the leases) or its coordinator
+    runs and reports is_primary 0."""
+    for target, unit, account in zip(ACCOUNT_TARGETS, COORDINATOR_UNITS, ACCOUNTS):
         state = unit_show(host, unit, "ActiveState")
-        if state == "inactive":
+        if state == "inactive" and unit_show(host, target, "ActiveState") == "inactive":
             continue
         if state != "active" or metric(host, PORTS[account], f"quantshift_{account}_is_primary") != 0:
             return False
@@ -111,9 +113,9 @@ def stood_down(host: str) -> bool:
 
 
 def bots_disabled(host: str) -> None:
-    states = {u: unit_show(host, u, "UnitFileState") for u in BOT_UNITS}
+    states = {u: unit_show(host, u, "UnitFileState") for u in ACCOUNT_TARGETS}
     assert all(v == "disabled" for v in states.values()), (
-        f"{host}'s failover monitor disables the bots of a host without the leases (no start at its next boot): "
+        f"{host}'s failover monitor disables the accounts' targets of a host without the leases (no start at its next boot): "
         f"{states}")
 
 
@@ -136,7 +138,9 @@ def test_0_lab_starts_with_ct100_trading_and_ct101_replicating():
     trading_on("ct100")
     info = redis.Redis(host=ADDRESSES["ct101"], password=redis_password()).info("replication")
     assert info["role"] == "slave" and info["master_link_status"] == "up"
-    assert all(unit_show("ct101", u, "ActiveState") == "inactive" for u in BOT_UNITS), "the standby trades nothing"
+    assert bots_stopped("ct101"), "the standby trades nothing (no target, no component active)"
+    assert all(unit_show("ct100", u, "ActiveState") == "active" for u in ACCOUNT_TARGETS + COMPONENT_UNITS), \
+        "every account's target and component runs on the primary"
     for host in ("ct100", "ct101"):  # the monitor runs on both bot hosts and acts only where the leases are not
         assert unit_show(host, MONITOR_UNIT, "ActiveState") == "active", f"failover monitor on {host}"
         wait_until(f"failover monitor on {host} reports the arbiter up (:{MONITOR_PORT})", lambda h=host: metric(
@@ -152,7 +156,7 @@ def journal(host: str, *matches: str) -> list[dict]:
 def test_0_an_orders_whole_story_is_found_in_the_journal_by_its_client_order_id():
     """quantshift.logs: every order event carries ACCOUNT, HOST, EPOCH,
     CLIENT_ORDER_ID and SYMBOL as journal fields on the host that traded it."""
-    for account, unit in zip(ACCOUNTS, BOT_UNITS):
+    for account, unit in zip(ACCOUNTS, COORDINATOR_UNITS):  # the coordinator places the orders
         coid, host, epoch, symbol = wait_until(f"an order of {account} in the ledger", lambda a=account: (sql(
             f"SELECT client_order_id, host_id, epoch, symbol FROM orders WHERE account = '{a}' "
             "ORDER BY created_at DESC LIMIT 1") or [None])[0], 180)
@@ -165,27 +169,31 @@ def test_0_an_orders_whole_story_is_found_in_the_journal_by_its_client_order_id(
 
 
 def test_1_killed_bot_is_restarted_by_systemd_without_failover():
+    """The trading process (equity's coordinator) killed: systemd restarts it, its
+    target and the other components never stop, and no lease moves."""
     before = leases()
-    restarts = int(unit_show("ct100", BOT_UNITS[0], "NRestarts"))
-    pid = unit_show("ct100", BOT_UNITS[0], "MainPID")
+    unit = COORDINATOR_UNITS[0]
+    restarts = int(unit_show("ct100", unit, "NRestarts"))
+    pid = unit_show("ct100", unit, "MainPID")
     t0 = time.monotonic()
     ssh("ct100", f"kill -9 {pid}")
-    wait_until("equity restarted", lambda: int(unit_show("ct100", BOT_UNITS[0], "NRestarts")) == restarts + 1
-               and unit_show("ct100", BOT_UNITS[0], "ActiveState") == "active", 60)
+    wait_until("equity restarted", lambda: int(unit_show("ct100", unit, "NRestarts")) == restarts + 1
+               and unit_show("ct100", unit, "ActiveState") == "active", 60)
+    assert unit_show("ct100", ACCOUNT_TARGETS[0], "ActiveState") == "active", "the account's target stays up"
     TIMINGS.add("kill -9 -> bot active again (RestartSec 2 s)", time.monotonic() - t0)
     wait_until("equity PRIMARY again", lambda: primary_claims()["equity"] == {"ct100"}, 30)
     assert leases() == before, "a restart is not a failover"
 
 
 def test_11_stopped_bot_unit_pages_through_alertmanager_without_failover(receiver):
-    """One bot unit stopped on the primary: its sibling still trades there, so the
+    """One account stopped on the primary (its target, so every component): its sibling still trades there, so the
     monitor does not fail over (the host stays primary) and nothing restarts a unit
     stopped on purpose. The page comes from Prometheus' rules through Alertmanager:
     the stopped primary's target goes down, QuantShiftBotHeartbeatStale (for: 30s;
     QuantShiftBotDown waits 2m) fires for it and Alertmanager posts it to the webhook
     after group_wait."""
     assert urllib.parse.urlsplit(CHAOS["alertmanager_webhook_url"]).path == receiver.ALERTMANAGER_PATH
-    unit, job = BOT_UNITS[0], "quantshift_equity"
+    unit, job = ACCOUNT_TARGETS[0], "quantshift_equity"
     before, since = leases(), len(receiver.requests)
 
     def delivered(status: str, after: float):
@@ -216,6 +224,8 @@ def test_11_stopped_bot_unit_pages_through_alertmanager_without_failover(receive
         assert leases() == before, "one stopped bot beside a live sibling is no failover"
         assert metric("ct100", PORTS["crypto"], "quantshift_crypto_is_primary") == 1, "the sibling kept trading"
         assert unit_show("ct100", unit, "ActiveState") == "inactive", "a unit stopped on purpose stays stopped"
+        assert all(unit_show("ct100", u, "ActiveState") == "inactive" for u in COMPONENT_UNITS
+                   if u.startswith(unit.removesuffix(".target") + "-")), "every component stopped with its target"
     finally:
         ssh("ct100", f"systemctl start {unit}")
     t1 = time.monotonic()
@@ -277,7 +287,7 @@ def test_5_standby_cut_off_from_database_only_alerts(alerts):
     no promotion, its Redis still follows ct100, and nothing on ct100 was stopped or
     restarted (same bot processes, Redis still master)."""
     before = leases()
-    pids = [unit_show("ct100", u, "MainPID") for u in BOT_UNITS]
+    pids = [unit_show("ct100", u, "MainPID") for u in COMPONENT_UNITS]
     cut("ct101", "monitor", 5432)
     try:
         wait_until("monitor reports the database down", lambda: metric(
@@ -285,9 +295,9 @@ def test_5_standby_cut_off_from_database_only_alerts(alerts):
         wait_until("alert received", lambda: any(a["event"] == "standby_db_unreachable" for a in alerts), 30)
         time.sleep(THRESHOLD + 5)
         assert leases() == before, "no promotion while the standby cannot see the arbiter"
-        assert unit_show("ct101", BOT_UNITS[0], "ActiveState") == "inactive"
-        assert [unit_show("ct100", u, "MainPID") for u in BOT_UNITS] == pids, "ct100's bots kept running"
-        assert all(unit_show("ct100", u, "ActiveState") == "active" for u in BOT_UNITS)
+        assert bots_stopped("ct101")
+        assert [unit_show("ct100", u, "MainPID") for u in COMPONENT_UNITS] == pids, "ct100's processes kept running"
+        assert all(unit_show("ct100", u, "ActiveState") == "active" for u in ACCOUNT_TARGETS + COMPONENT_UNITS)
         assert redis_replication("ct100")["role"] == "master"
         info = redis_replication("ct101")
         assert info["role"] == "slave" and info["master_host"] == ADDRESSES["ct100"], "ct101's Redis still follows"
@@ -323,19 +333,19 @@ def test_4_primary_cut_off_from_database_stops_trading_before_takeover_and_stand
 
 
 def test_2_frozen_primary_is_failed_over_and_stands_down_after_the_watchdog(alerts):
-    """Both bots on ct100 frozen: ct101 takes over once the lease expired; the frozen
-    bots are then restarted by their watchdog or stopped by ct100's own monitor
-    (whichever comes first), and stay out."""
+    """Every process of both accounts on ct100 frozen: ct101 takes over once the lease
+    expired; the frozen processes are then restarted by their watchdog or stopped by
+    ct100's own monitor (whichever comes first), and stay out."""
     wait_out_cooldown()  # since the previous failover to ct101
-    pids = [unit_show("ct100", u, "MainPID") for u in BOT_UNITS]
-    restarts = [int(unit_show("ct100", u, "NRestarts")) for u in BOT_UNITS]
+    pids = [unit_show("ct100", u, "MainPID") for u in COMPONENT_UNITS]
+    restarts = [int(unit_show("ct100", u, "NRestarts")) for u in COMPONENT_UNITS]
     t0 = time.monotonic()
     ssh("ct100", "sh -c 'kill -STOP " + " ".join(pids) + "'")
     trading_on("ct101", THRESHOLD + 40)
     TIMINGS.add("SIGSTOP primary -> standby trading", time.monotonic() - t0, f"(threshold {THRESHOLD} s)")
-    wait_until("frozen bots restarted by the watchdog or stopped by ct100's monitor", lambda: all(
-        int(unit_show("ct100", u, "NRestarts")) == r + 1 or unit_show("ct100", u, "ActiveState") == "inactive"
-        for u, r in zip(BOT_UNITS, restarts)), WATCHDOG + 30)
+    wait_until("frozen processes restarted by the watchdog or stopped by ct100's monitor", lambda: all(
+        int(unit_show("ct100", u, "NRestarts")) >= r + 1 or unit_show("ct100", u, "ActiveState") == "inactive"
+        for u, r in zip(COMPONENT_UNITS, restarts)), WATCHDOG + 30)
     wait_until("ct100's bots stopped or standby", lambda: stood_down("ct100"), 30)
     assert primary_claims() == {a: {"ct101"} for a in ACCOUNTS}
     restore_ct100()
@@ -386,7 +396,7 @@ def site_yml_keeps_ct101_primary(first_run_changes_nothing: bool = True) -> None
     assert redis_replication("ct101")["role"] == "master"
     info = redis_replication("ct100")
     assert info["role"] == "slave" and info["master_host"] == ADDRESSES["ct101"]
-    assert all(unit_show("ct100", u, "ActiveState") == "inactive" for u in BOT_UNITS), "ct100 trades nothing"
+    assert bots_stopped("ct100"), "ct100 trades nothing"
     if first_run_changes_nothing:
         changed = recap_changed(first)
         assert changed == 0, (
@@ -471,8 +481,8 @@ def test_12_manual_emergency_promotion_then_site_yml_keeps_the_roles_and_changes
 
 
 def bot_start_marks(host: str) -> list[str]:
-    """When each of host's bot units last left 'inactive': any start changes it."""
-    return [unit_show(host, u, "InactiveExitTimestampMonotonic") for u in BOT_UNITS]
+    """When each of host's targets and components last left 'inactive': any start changes it."""
+    return [unit_show(host, u, "InactiveExitTimestampMonotonic") for u in ACCOUNT_TARGETS + COMPONENT_UNITS]
 
 
 def http_ok(url: str) -> bool:
@@ -524,7 +534,7 @@ def test_13_paused_arbiter_is_no_primary_failure():
     cannot renew), no takeover follows, and ct100 renews at the same epoch within
     about one heartbeat of the unpause."""
     before, marks = leases(), bot_start_marks("ct101")
-    restarts = [int(unit_show("ct100", u, "NRestarts")) for u in BOT_UNITS]
+    restarts = [int(unit_show("ct100", u, "NRestarts")) for u in COMPONENT_UNITS]
     t0 = time.monotonic()
     podman("pause", "monitor")
     try:
@@ -535,8 +545,8 @@ def test_13_paused_arbiter_is_no_primary_failure():
         podman("unpause", "monitor")
     t_back = time.monotonic()
     assert podman("inspect", "-f", "{{.State.Status}}", "monitor") == "running"
-    print(f"during the pause: {seen}; ct100 bot restarts "
-          f"{[int(unit_show('ct100', u, 'NRestarts')) - r for u, r in zip(BOT_UNITS, restarts)]}", flush=True)
+    print(f"during the pause: {seen}; ct100 component restarts "
+          f"{[int(unit_show('ct100', u, 'NRestarts')) - r for u, r in zip(COMPONENT_UNITS, restarts)]}", flush=True)
     assert "fenced" in seen, "ct100 stopped trading once its lease ran out (is_primary 0 on both bots)"
     TIMINGS.add("arbiter paused -> ct100 self-fenced (is_primary 0)", seen["fenced"], f"(lease {THRESHOLD} s)")
     same_primary_after_arbiter_outage(before, marks, t_back, "arbiter unpaused")
@@ -573,7 +583,7 @@ def test_14_stopped_arbiter_is_no_primary_failure(alerts):
 
 
 def test_15_frozen_primary_thawed_after_takeover_never_trades_under_its_old_epoch(alerts):
-    """Both ct100 bots frozen (SIGSTOP) past their lease and thawed (SIGCONT) the moment
+    """Every ct100 process of both accounts frozen (SIGSTOP) past the lease and thawed (SIGCONT) the moment
     ct101 holds the leases, long before their watchdog would kill them: they resume
     mid-cycle believing they lead at the old epoch. The ledger refuses them: no order
     and no fill of ct100 under the old epoch after the takeover (the execution audit
@@ -581,7 +591,7 @@ def test_15_frozen_primary_thawed_after_takeover_never_trades_under_its_old_epoc
     monitor or reporting is_primary 0."""
     wait_out_cooldown()
     before = leases()
-    pids = [unit_show("ct100", u, "MainPID") for u in BOT_UNITS]
+    pids = [unit_show("ct100", u, "MainPID") for u in COMPONENT_UNITS]
     t0 = time.monotonic()
     ssh("ct100", "sh -c 'kill -STOP " + " ".join(pids) + "'")
     try:
@@ -593,7 +603,7 @@ def test_15_frozen_primary_thawed_after_takeover_never_trades_under_its_old_epoc
                      check=False).split()
     t_thaw = time.monotonic()
     TIMINGS.add("SIGSTOP primary -> ct101 holds the leases (thaw)", t_thaw - t0,
-                f"(lease {THRESHOLD} s; thawed {len(thawed)} of {len(pids)} bots)")
+                f"(lease {THRESHOLD} s; thawed {len(thawed)} of {len(pids)} processes)")
     assert t_thaw - t0 < WATCHDOG, "thawed before the watchdog would have killed the frozen bots"
     assert leases() == {a: ("ct101", e + 1) for a, (_, e) in before.items()}
     trading_on("ct101")
@@ -665,8 +675,8 @@ def test_16_two_failovers_in_a_row_heal_without_an_operator(alerts):
     with host_lost("ct101", "ct100", "2nd failure (after cooldown): ct101 stopped -> ct100 trading"):
         assert any(a.get("event") == "failover" and a.get("to") == "ct100" for a in alerts)
         assert redis_replication("ct100")["role"] == "master"
-        states = {u: unit_show("ct100", u, "UnitFileState") for u in BOT_UNITS}
-        assert all(v == "enabled" for v in states.values()), f"the monitor enables the bots it starts: {states}"
+        states = {u: unit_show("ct100", u, "UnitFileState") for u in ACCOUNT_TARGETS}
+        assert all(v == "enabled" for v in states.values()), f"the monitor enables the targets it starts: {states}"
     rejoined("ct101", "ct100")
     wait_until("ct101's Redis replicating ct100 with the link up", lambda: redis_link_up("ct101"), 30)
     trading_on("ct100")

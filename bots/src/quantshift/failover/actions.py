@@ -24,8 +24,9 @@ class Services(Protocol):
 
 
 class Systemd:
-    """Type=notify units: `systemctl start` returns once the bot sent READY=1.
-    Units are enabled on the primary and disabled elsewhere, as the role leaves
+    """The accounts' targets: `systemctl start` returns once every component of
+    the account (Wants= and After= of its target, all Type=notify) sent READY=1.
+    Targets are enabled on the primary and disabled elsewhere, as the role leaves
     them, so a later site.yml finds nothing to change."""
 
     def start(self, units: list[str], timeout: float) -> None:
@@ -34,11 +35,35 @@ class Systemd:
                        capture_output=True, text=True)
 
     def stop(self, units: list[str], timeout: float) -> None:
+        # The components are PartOf= their target, so they stop with it; but a target is
+        # ordered after its components, so its own stop finishes first and systemctl
+        # would return while they still run. Naming them makes systemctl wait for them.
+        members = self.members(units)
         subprocess.run(["systemctl", "disable", "--now", *units], check=True, timeout=timeout,
                        capture_output=True, text=True)
+        if members:
+            subprocess.run(["systemctl", "stop", *members], check=True, timeout=timeout,
+                           capture_output=True, text=True)
+
+    @staticmethod
+    def members(units: list[str]) -> list[str]:
+        """The units a target starts (its Wants=), as systemd loaded them."""
+        targets = [u for u in units if u.endswith(".target")]
+        if not targets:
+            return []
+        out = subprocess.run(["systemctl", "show", "-p", "Wants", "--value", *targets], check=True, timeout=30,
+                             capture_output=True, text=True).stdout
+        return sorted({u for u in out.split() if u.endswith(".service")})
 
     def is_active(self, unit: str) -> bool:
-        return subprocess.run(["systemctl", "is-active", "--quiet", unit], timeout=10).returncode == 0
+        """Is the account up or coming up here: its target or any of its components
+        active, activating or stopping. A host that boots with its targets still
+        enabled (stopped dead while it traded) has start jobs queued: the target reads
+        inactive until every component is READY, and a component whose Redis is now a
+        replica may never be, so the components' own states count too."""
+        units = [unit, *self.members([unit])]
+        out = subprocess.run(["systemctl", "is-active", *units], timeout=10, capture_output=True, text=True).stdout
+        return any(state not in ("inactive", "failed", "unknown") for state in out.split())
 
 
 def post_alert(url: str, payload: dict, timeout: float = 5.0) -> bool:
@@ -56,8 +81,8 @@ def post_alert(url: str, payload: dict, timeout: float = 5.0) -> bool:
 
 
 def stop_local_bots(services: Services, units: list[str], holders: set[str]) -> None:
-    """A returning old primary stands down for good: its running bots stopped
-    and disabled."""
+    """A returning old primary stands down for good: its running accounts (their
+    targets, and with them every component) stopped and disabled."""
     running = [u for u in units if services.is_active(u)]
     if not running:
         return

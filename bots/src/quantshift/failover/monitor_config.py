@@ -38,6 +38,8 @@ class MonitorConfig:
 class Monitored:
     """What the monitor needs from the bots' own configs (one source of truth)."""
     accounts: list[str]
+    # Each account's systemd target (naming.target): starting and stopping it is
+    # starting and stopping every component of the account, whatever the architecture.
     units: list[str]
     lease_ttl_seconds: float
     heartbeat_interval_seconds: float  # the slowest bot's
@@ -80,7 +82,7 @@ def load_config(path: str, env=None) -> tuple[MonitorConfig, Monitored]:
         check(bool(password), path, "database_user",
               f"needs {config_mod.ENV_MONITOR_DB_PASSWORD} in the environment (the monitor's .env)")
         database = config_mod.with_login(database, cfg.database_user, password)
-    return cfg, Monitored(accounts=[b.name for b in bots], units=[naming.unit(b.name) for b in bots],
+    return cfg, Monitored(accounts=[b.name for b in bots], units=[naming.target(b.name) for b in bots],
                           lease_ttl_seconds=bots[0].lease_ttl_seconds,
                           heartbeat_interval_seconds=max(b.heartbeat_interval_seconds for b in bots),
                           database=database,
