@@ -21,7 +21,7 @@ import yaml
 
 from lab import (ACCOUNT_TARGETS, ACCOUNTS, ADDRESSES, COMPONENT_UNITS, COORDINATOR_UNITS, MONITOR_CONFIG, MONITOR_PORT, MONITOR_UNIT, PORTS, ROOT, TIMINGS,
                  AlertReceiver, ansible_playbook, changed_tasks, cut, heal, leases, metric, podman, primary_claims, recap_changed,
-                 single_trader_violations, sql, ssh, unit_show, wait_until)
+                 sql, ssh, unit_show, wait_until)
 
 CHAOS = yaml.safe_load((ROOT / "molecule/failover/vars/chaos.yml").read_text())
 THRESHOLD = CHAOS["failover_monitor_stale_threshold_seconds"]  # = the lease TTL
@@ -42,15 +42,6 @@ def receiver():
 def alerts(receiver):
     """What the failover monitor and the bots posted (not Alertmanager's notifications)."""
     return receiver.alerts
-
-
-@pytest.fixture(autouse=True)
-def one_trader_after_each_case():
-    yield
-    verdict = single_trader_violations()
-    print(f"single-trader check: {verdict.executions} executions, {len(verdict.violations)} violations, "
-          f"overlap {verdict.overlap_seconds:.2f} s", flush=True)
-    assert verdict.violations == [], verdict.violations
 
 
 def trading_on(host: str, timeout: float = 60) -> None:

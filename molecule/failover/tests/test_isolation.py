@@ -14,17 +14,15 @@ under systemd. One part fails at a time; the rest must keep working:
 
 Judged by what took effect: decided_bars rows and orders in the ledger, the
 consumer groups' pending entries in Redis, units' restarts. The single-trader
-audit runs after every case (conftest's autouse fixture in test_chaos.py is per
-module: this module has its own)."""
+audit runs after every case (conftest.py)."""
 from __future__ import annotations
 
 import functools
 import time
 
-import pytest
 import redis
 
-from lab import (ADDRESSES, BOTS, TIMINGS, metric, single_trader_violations, sql, ssh, unit_show, wait_until)
+from lab import (ADDRESSES, BOTS, TIMINGS, metric, sql, ssh, unit_show, wait_until)
 from quantshift import naming
 
 ACCOUNT = "equity"
@@ -37,15 +35,6 @@ REGIME = COMPONENTS[(naming.REGIME, None)]
 RSI = COMPONENTS[(naming.SIGNAL_WORKER, "rsi_mean_reversion")]
 BOLLINGER = COMPONENTS[(naming.SIGNAL_WORKER, "bollinger_bounce")]
 BAR = 60   # the lab's bars are one minute
-
-
-@pytest.fixture(autouse=True)
-def one_trader_after_each_case():
-    yield
-    verdict = single_trader_violations()
-    print(f"single-trader check: {verdict.executions} executions, {len(verdict.violations)} violations, "
-          f"overlap {verdict.overlap_seconds:.2f} s", flush=True)
-    assert verdict.violations == [], verdict.violations
 
 
 @functools.lru_cache(maxsize=1)
