@@ -128,7 +128,7 @@ def test_migrate_json_reports_the_verdict(tmp_path, pg_dsn, redis_url):
     again = subprocess.run(_script("quantshift-db") + ["--config", cfg, "migrate", "--json"], capture_output=True,
                            text=True, timeout=60)
     v1, v2 = json.loads(first.stdout), json.loads(again.stdout)
-    assert v1["changed"] and v1["applied"] == [1, 2] and v1["schema"] == 2 and v1["privileges"] is None
+    assert v1["changed"] and v1["applied"] == [1, 2, 3] and v1["schema"] == 3 and v1["privileges"] is None
     assert not v2["changed"] and v2["applied"] == [] and v2["summary"].startswith("migrations applied now: none")
 
 
