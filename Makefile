@@ -46,10 +46,10 @@ syntax:  ## ansible-playbook --syntax-check on every playbook, both inventories
 molecule:  ## molecule test -s default (create, converge, idempotence, verify, destroy)
 	molecule test -s default
 
-chaos:  ## molecule test -s failover: the eight failure cases, single-trader check, timings
+chaos:  ## molecule test -s failover: the failure and isolation cases, single-trader check, timings
 	molecule test -s failover
 
-bench:  ## deploy timings and engine benchmarks
+bench:  ## deploy, component memory/latency/throughput, failover and engine benchmarks
 	@scripts/bench.sh
 
 clean: lab-down  ## remove the lab, venv, collections and build output
