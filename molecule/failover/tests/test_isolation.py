@@ -68,14 +68,27 @@ def group(strategy: str) -> dict:
     raise AssertionError(f"no consumer group {strategy}")
 
 
-def pending(strategy: str) -> int:
-    return int(group(strategy)["pending"])
+def newest_published() -> int:
+    """The bar of the newest bars event on the stream."""
+    last = bus().xrevrange(f"qs:{ACCOUNT}:bars", count=1)
+    return int(last[0][1]["bar_ts"]) if last else 0
 
 
-def drained(strategy: str) -> bool:
-    """Nothing of the bars stream is left for the strategy: none pending, none undelivered."""
-    g = group(strategy)
-    return int(g["pending"]) == 0 and int(g.get("lag") or 0) == 0
+def own_pending(strategy: str, consumer: str) -> int:
+    """Events handed to this consumer and not acknowledged. (The group's own totals
+    are not used: after the failover cases it can hold a former holder's consumers,
+    whose entries the worker claims only once idle, and Redis' lag is unreliable
+    on trimmed streams.)"""
+    for c in bus().xinfo_consumers(f"qs:{ACCOUNT}:bars", strategy):
+        if c["name"] == consumer:
+            return int(c["pending"])
+    return 0
+
+
+def bus_state(strategy: str) -> str:
+    """For a failed wait: the group and its consumers as Redis sees them."""
+    return (f"group {group(strategy)}; consumers "
+            f"{bus().xinfo_consumers(f'qs:{ACCOUNT}:bars', strategy)}")
 
 
 def signals_of(strategy: str, bar_ts: int) -> list[dict]:
@@ -126,8 +139,13 @@ def test_i1_hung_worker_degrades_the_decision_and_the_watchdog_restarts_it_and_i
     assert "degraded: bar" in journal and "rsi_mean_reversion" in journal
     wait_until("the watchdog restarted the worker", lambda: restarts(unit) > before and active(unit), 120)
     TIMINGS.add("worker SIGSTOP -> watchdog restart", time.monotonic() - t0)
-    wait_until("the restarted worker worked off what it missed", lambda: drained("rsi_mean_reversion"), 60)
-    assert signals_of("rsi_mean_reversion", bar), "no rsi_mean_reversion signals for the bar it missed"
+    consumer = f"ct100:rsi_mean_reversion:{RSI.instance}"
+    try:
+        wait_until("the restarted worker published the bar it missed",
+                   lambda: signals_of("rsi_mean_reversion", bar) and own_pending("rsi_mean_reversion", consumer) == 0,
+                   60)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; {bus_state('rsi_mean_reversion')}") from None
     nxt = wait_until("a complete decision again",
                      lambda: next((b for b, d, s in decided() if b > bar and not d), None), 3 * BAR)
     assert nxt > bar
@@ -145,18 +163,24 @@ def test_i2_killed_worker_holding_events_redoes_them_after_its_restart():
     ssh("ct100", f"kill -STOP {pid}")
     try:
         start = newest_decided()
-        wait_until("a new bar published", lambda: int(group("bollinger_bounce").get("lag") or 0) > 0, 20)
+        published = newest_published()
+        wait_until("a new bar published", lambda: newest_published() > published, 20)
         taken = bus().xreadgroup("bollinger_bounce", consumer, {f"qs:{ACCOUNT}:bars": ">"}, count=100)
-        bars = {int(f["bar_ts"]) for _, entries in taken for _, f in entries}
-        assert bars and pending("bollinger_bounce") > 0
+        # The new bar's events (older undelivered ones, if any, are past trading age
+        # and are acknowledged without signals, as they should be).
+        bar = max(int(f["bar_ts"]) for _, entries in taken for _, f in entries)
+        assert bar > published and own_pending("bollinger_bounce", consumer) > 0
     finally:
         ssh("ct100", f"kill -KILL {pid}")
     t0 = time.monotonic()
     wait_until("systemd restarted the killed worker", lambda: restarts(unit) > before and active(unit), 60)
-    wait_until("nothing pending for bollinger_bounce", lambda: drained("bollinger_bounce"), 60)
+    try:
+        wait_until("the restarted worker acknowledged what it held",
+                   lambda: own_pending("bollinger_bounce", consumer) == 0
+                   and signals_of("bollinger_bounce", bar), 60)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; {bus_state('bollinger_bounce')}") from None
     TIMINGS.add("worker SIGKILL with events in hand -> redone", time.monotonic() - t0)
-    for b in bars:
-        assert signals_of("bollinger_bounce", b), f"bar {b}: the killed worker's events were not redone"
     assert newest_decided() >= start
 
 
