@@ -89,10 +89,10 @@ class Bot:
         self.db = Database.from_config(cfg.database, application_name=f"quantshift-{cfg.name}")
         # Adapters first: an unusable broker/source is a config error, found
         # before the metrics port is bound.
+        self.strategies = build_strategies(cfg)
         self._init_inputs(source)
         self.broker = build_broker(cfg, self.db, self.quote)
         self.market_clock = market_clock if market_clock is not None else build_clock(cfg)
-        self.strategies = build_strategies(cfg)
         # Before anything is bound or connected: a second process for this account
         # on this host refuses here with one line.
         self.host_lock = HostLock(cfg.lock_dir, cfg.name).acquire()

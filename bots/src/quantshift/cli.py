@@ -84,11 +84,17 @@ def trader_main(argv: list[str] | None, prog: str, description: str, kind: str) 
     except OSError as e:
         log.error("cannot start: %s (metrics %s:%d)", e, cfg.metrics_bind, cfg.metrics_port)
         return 1
-    bot.install_signal_handlers()
+    return run_until_stopped(bot, args.once)
+
+
+def run_until_stopped(process, once: bool) -> int:
+    """A long-running process of the package (a trader, a modular component): stop on
+    SIGTERM/SIGINT, and its metrics server goes down with it."""
+    process.install_signal_handlers()
     try:
-        return bot.run(once=args.once)
+        return process.run(once=once)
     finally:
-        bot.metrics.stop()
+        process.metrics.stop()
 
 
 # ---------------------------------------------------------------- helpers --

@@ -10,7 +10,7 @@ import logging
 import sys
 
 from .. import naming
-from ..cli import _config_arg, _load, _setup_logging
+from ..cli import _config_arg, _load, _setup_logging, run_until_stopped
 from ..config import STRATEGY_NAMES
 
 log = logging.getLogger("quantshift.modular")
@@ -37,11 +37,7 @@ def _run(kind: str, argv: list[str] | None, description: str, strategy_arg: bool
     except OSError as e:
         log.error("cannot start %s for %s: %s", kind, cfg.name, e)
         return 1
-    component.install_signal_handlers()
-    try:
-        return component.run(once=args.once)
-    finally:
-        component.metrics.stop()
+    return run_until_stopped(component, args.once)
 
 
 def _build(kind: str, cfg, args):

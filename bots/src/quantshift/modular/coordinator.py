@@ -29,7 +29,6 @@ import numpy as np
 import redis
 
 from ..bot import Bot, CycleReport
-from ..config import STRATEGY_NAMES
 from ..metrics import CoordinatorMetrics
 from ..store import decided_bars
 from .signal_book import PendingBar, SignalBook
@@ -47,7 +46,7 @@ class Coordinator(Bot):
         self.bus = Bus(cfg.redis.url, password=cfg.redis.password, maxlen=cfg.modular.stream_maxlen)
         self.streams = [bars_stream(cfg.name), signals_stream(cfg.name)]
         self.consumer = consumer_name("coordinator", 1, cfg.host_id)
-        self.book = SignalBook(cfg.symbols, [s for s in STRATEGY_NAMES if _enabled(cfg, s)],
+        self.book = SignalBook(cfg.symbols, [s.name for s in self.strategies],
                                bars_stream=self.streams[0], timeframe_seconds=cfg.marketdata.timeframe_seconds,
                                max_bar_age_seconds=cfg.max_bar_age_seconds,
                                signal_wait_seconds=cfg.modular.signal_wait_seconds, clock=self.clock)
@@ -73,8 +72,6 @@ class Coordinator(Bot):
 
     def _warm_up(self) -> None:
         m = self.metrics
-        names = [s.name for s in self.strategies]
-        m.declare_strategies(names)
         # At scrape time: a silent market data service shows as a growing age.
         m.market_data_age.set_function(self.book.market_data_age)
         m.regime.set(-1)
@@ -272,7 +269,3 @@ class Coordinator(Bot):
         super().shutdown()
         self.bus.close()
 
-
-
-def _enabled(cfg, strategy: str) -> bool:
-    return getattr(cfg.strategies, strategy).enabled
